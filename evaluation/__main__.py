@@ -1,0 +1,4 @@
+from evaluation.cli import main
+import sys
+
+sys.exit(main())

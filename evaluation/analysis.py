@@ -1,0 +1,155 @@
+"""Evaluate one site x domain from the measure panel: SPC and interrupted time series per measure.
+
+This is the logic the domain notebooks call. It reads only the panel (never a file layout) and the
+registry, and returns plain objects that :mod:`evaluation.report` turns into results files and sentences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evaluation.panel import monthly_series
+from evaluation.registry import Measure, Registry, Site
+
+#: Fewer months than this before go-live and the segmented regression is not fitted (Lopez Bernal et al.
+#: recommend enough pre-period points to estimate trend and seasonality; 12 is the minimum for a year).
+MIN_PRE_MONTHS = 12
+MIN_POST_MONTHS = 3
+COVID_PERIOD = ("2020-03-01", "2021-03-01")
+
+
+@dataclass
+class MeasureEvaluation:
+    """Everything the workbook found for one measure at one site."""
+
+    measure: Measure
+    status: str  # "ok" | "not_in_data" | "not_estimable" | "descriptive"
+    reason: str = ""
+    series: pd.DataFrame | None = None
+    its: object | None = None  # evaluation.methods.its.ITSResult
+    xmr: object | None = None  # evaluation.methods.spc.XmRResult
+    n_pre: int = 0
+    n_post: int = 0
+    caveats: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DomainEvaluation:
+    """One site x domain: the measures, in headline-first order."""
+
+    site: Site
+    domain_id: str
+    domain_name: str
+    intervention_date: dt.date
+    data_source: str
+    measures: list[MeasureEvaluation]
+
+    @property
+    def headline(self) -> MeasureEvaluation:
+        """The designated headline measure where it could be estimated, else the first that could."""
+        for m in self.measures:
+            if m.status == "ok":
+                return m
+        return self.measures[0]
+
+
+def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
+    """The intervention date to use: the parameter if given (YYYY-MM or YYYY-MM-DD), else the registry's."""
+    if value is None or value == "":
+        return site.intervention_date
+    if isinstance(value, dt.date):
+        day = value
+    else:
+        text = str(value).strip()
+        try:
+            day = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
+        except ValueError:
+            raise ValueError(f"intervention_date {value!r} is not a date; expected YYYY-MM or YYYY-MM-DD") from None
+    return day.replace(day=1)
+
+
+def evaluate_measure(
+    measure: Measure,
+    series: pd.DataFrame,
+    intervention: dt.date,
+    *,
+    offset: float | None = None,
+) -> MeasureEvaluation:
+    """SPC and (for measures analysed by ITS) a segmented regression for one site's series."""
+    from evaluation.methods.its import fit_its
+    from evaluation.methods.spc import xmr
+
+    if series.empty:
+        return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
+    usable = series[series["value"].notna()]
+    if usable.empty:
+        return MeasureEvaluation(measure, "not_in_data", reason="every value suppressed or missing", series=series)
+    go_live = pd.Timestamp(intervention)
+    n_pre = int((usable["period"] < go_live).sum())
+    n_post = int((usable["period"] >= go_live).sum())
+    pre_len = int((series["period"] < go_live).sum())
+    chart = xmr(
+        series["value"].to_numpy(dtype=float),
+        improvement=measure.direction,
+        rebase_at=[pre_len] if 0 < pre_len < len(series) else None,
+        periods=list(series["period"]),
+    )
+    caveats: list[str] = []
+    n_suppressed = int(series["suppressed"].sum())
+    if n_suppressed:
+        caveats.append(f"{n_suppressed} month(s) were suppressed in the published data and are left out.")
+    n_provisional = int((series["status"] == "provisional").sum())
+    if n_provisional:
+        caveats.append(f"{n_provisional} month(s) are provisional figures that may be revised.")
+    result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart, n_pre=n_pre, n_post=n_post,
+                               caveats=caveats)
+    if measure.analysis != "its":
+        result.reason = (
+            "described only: each value is a rolling 12-month total, so a step at go-live would be smeared "
+            "over a year and a segmented regression would mislead"
+        )
+        return result
+    if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+        result.status = "not_estimable"
+        result.reason = (
+            f"{n_pre} month(s) before and {n_post} after {go_live:%B %Y} in these files; the time series model "
+            f"needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after"
+        )
+        return result
+    fit_frame = usable[["period", "numerator", "denominator", "value"]]
+    exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
+    result.its = fit_its(
+        fit_frame,
+        intervention=go_live,
+        value_type=measure.value_type,
+        covid=COVID_PERIOD,
+        offset=exposure,
+    )
+    result.status = "ok"
+    if n_post < 12:
+        result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
+    return result
+
+
+def evaluate_domain(
+    registry: Registry,
+    panel: pd.DataFrame,
+    site_id: str,
+    domain_id: str,
+    *,
+    intervention_date: str | dt.date | None = None,
+    data_source: str = "synthetic",
+) -> DomainEvaluation:
+    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel."""
+    site = registry.site(site_id)
+    domain = registry.domain(domain_id)
+    intervention = parse_intervention(intervention_date, site)
+    results = []
+    for measure in registry.measures_for(domain_id):
+        series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
+        offset = site.population if measure.value_type == "count" else None
+        results.append(evaluate_measure(measure, series, intervention, offset=offset))
+    return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)

@@ -1,0 +1,109 @@
+"""Command line: ``evaluation synth | run | assemble | validate``.
+
+Errors are one line on stderr (file, row, column and what was expected where they apply) with exit
+status 2; a failed notebook gives exit status 1 after the other notebooks have run. Set
+``EVALUATION_DEBUG=1`` to see a traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from evaluation.synthetic import generate
+
+    truth = generate(args.out, seed=args.seed, organisations=args.organisations)
+    n = len(truth.get("organisations", []))
+    print(f"wrote synthetic data for {n} organisations (seed {args.seed}) to {Path(args.out)}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evaluation.runner import run
+
+    summary = run(
+        sites=args.site,
+        domains=args.domain,
+        data_dir=args.data_dir,
+        intervention_date=args.intervention_date or "",
+        build_dir=args.build_dir,
+        jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    ok = len(summary.outcomes) - len(summary.failed)
+    print(f"{ok} of {len(summary.outcomes)} notebooks succeeded ({summary.data_source} data: {summary.data_dir})")
+    for o in summary.failed:
+        print(f"FAILED {o.site} / {o.domain}: {o.error} (executed copy: {o.notebook})", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _cmd_assemble(args: argparse.Namespace) -> int:
+    from evaluation.site import assemble
+
+    info = assemble(build_dir=args.build_dir, docs_dir=args.docs_dir)
+    print(f"assembled site sources for {info['n_notebooks']} notebooks in {info['generated']}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from evaluation.validate import validate
+
+    return validate(args.data_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(prog="evaluation", description="Community mental health evaluation workbook")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the synthetic demonstration data (published layouts + truth.json)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--seed", type=int, default=20240401)
+    s.add_argument("--organisations", type=int, default=24, help="organisations in all, the four sites included")
+    s.set_defaults(func=_cmd_synth)
+
+    r = sub.add_parser("run", help="execute the domain notebooks per site with papermill")
+    r.add_argument("--site", action="append", help="site id (repeatable; default: all)")
+    r.add_argument("--domain", action="append", help="domain id (repeatable; default: all)")
+    r.add_argument("--data-dir", default=None, help="folder of input files (default: synthetic demonstration data)")
+    r.add_argument("--intervention-date", default=None, help="override every site's go-live (YYYY-MM)")
+    r.add_argument("--build-dir", default="build")
+    r.add_argument("--jobs", type=int, default=None, help="parallel notebooks (default: one per core)")
+    r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.set_defaults(func=_cmd_run)
+
+    a = sub.add_parser("assemble", help="write the Sphinx sources for the executed notebooks and results")
+    a.add_argument("--build-dir", default="build")
+    a.add_argument("--docs-dir", default="docs")
+    a.set_defaults(func=_cmd_assemble)
+
+    v = sub.add_parser("validate", help="check a data folder: layouts, periods, coverage, data quality")
+    v.add_argument("--data-dir", required=True)
+    v.set_defaults(func=_cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("EVALUATION_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, KeyError):
+            message = str(exc.args[0]) if exc.args else message
+        print(f"evaluation {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Charts in the NHS palette: SPC (XmR) and interrupted time series with its counterfactual band.
+
+Figures are returned as matplotlib objects and published with :func:`figure_html`, which embeds the PNG
+with alt text that states the finding (myst-nb renders the HTML output as it is). Series are told apart by
+line style and marker as well as colour. Files are written with fixed metadata so rebuilds are
+byte-identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are rendered to files; no display is needed in a kernel or CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+NHS = {
+    "blue": "#005EB8",
+    "dark_blue": "#003087",
+    "text": "#212B32",
+    "grey": "#4C6272",
+    "mid_grey": "#768692",
+    "pale_grey": "#E8EDEE",
+    "green": "#007F3B",
+    "red": "#D5281B",
+    "purple": "#330072",
+    "orange": "#ED8B00",
+    "warm_yellow": "#FFB81C",
+}
+# Making Data Count point colours: improvement blue, concern orange, neutral purple, common cause grey.
+MDC_POINT_COLOURS = {
+    "common_cause": NHS["mid_grey"],
+    "special_cause_improvement": NHS["blue"],
+    "special_cause_concern": NHS["orange"],
+    "special_cause_neutral_high": NHS["purple"],
+    "special_cause_neutral_low": NHS["purple"],
+    "missing": NHS["pale_grey"],
+}
+MDC_LABELS = {
+    "common_cause": "Common cause variation",
+    "special_cause_improvement": "Special cause: improvement",
+    "special_cause_concern": "Special cause: concern",
+    "special_cause_neutral_high": "Special cause: higher (neutral)",
+    "special_cause_neutral_low": "Special cause: lower (neutral)",
+}
+MDC_MARKERS = {
+    "common_cause": "o",
+    "special_cause_improvement": "^",
+    "special_cause_concern": "v",
+    "special_cause_neutral_high": "s",
+    "special_cause_neutral_low": "D",
+}
+
+plt.rcParams.update(
+    {
+        "font.family": "DejaVu Sans",
+        "font.size": 10,
+        "axes.edgecolor": NHS["grey"],
+        "axes.labelcolor": NHS["text"],
+        "text.color": NHS["text"],
+        "xtick.color": NHS["text"],
+        "ytick.color": NHS["text"],
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "cmh-evaluation",  # stable SVG ids
+        "svg.fonttype": "path",
+    }
+)
+
+
+def spc_chart(points: pd.DataFrame, *, title: str, ylabel: str, intervention=None) -> plt.Figure:
+    """An XmR chart: the series, mean and process limits per phase, points coloured by Making Data Count rule."""
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    x = pd.to_datetime(points["period"])
+    ax.plot(x, points["value"], color=NHS["mid_grey"], linewidth=1, zorder=1)
+    for _, phase in points.groupby("phase", sort=True):
+        px = pd.to_datetime(phase["period"])
+        ax.plot(px, phase["mean"], color=NHS["text"], linewidth=1.2, label=None, zorder=2)
+        ax.plot(px, phase["upl"], color=NHS["grey"], linewidth=1, linestyle="--", zorder=2)
+        ax.plot(px, phase["lpl"], color=NHS["grey"], linewidth=1, linestyle="--", zorder=2)
+    for kind, group in points.groupby("point_type", sort=True):
+        if kind not in MDC_MARKERS:
+            continue
+        ax.scatter(pd.to_datetime(group["period"]), group["value"], s=22, zorder=3,
+                   color=MDC_POINT_COLOURS[kind], marker=MDC_MARKERS[kind], label=MDC_LABELS[kind])
+    ax.plot([], [], color=NHS["text"], linewidth=1.2, label="Mean")
+    ax.plot([], [], color=NHS["grey"], linewidth=1, linestyle="--", label="Process limits")
+    if intervention is not None:
+        ax.axvline(pd.Timestamp(intervention), color=NHS["dark_blue"], linestyle=":", linewidth=1.5,
+                   label="Go-live (limits recalculated)")
+    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def its_chart(frame: pd.DataFrame, *, title: str, ylabel: str, intervention) -> plt.Figure:
+    """Observed series, fitted model and the counterfactual (no-change) line with its 95% band."""
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    x = pd.to_datetime(frame["period"])
+    post = frame["post"].astype(bool)
+    ax.fill_between(x[post], frame.loc[post, "cf_low"], frame.loc[post, "cf_high"], color=NHS["pale_grey"],
+                    label="Expected without the change (95% interval)", zorder=1)
+    ax.plot(x, frame["observed"], color=NHS["mid_grey"], marker="o", markersize=3, linewidth=0.8,
+            label="Observed", zorder=2)
+    ax.plot(x, frame["fitted"], color=NHS["blue"], linewidth=2, label="Model", zorder=3)
+    ax.plot(x[post], frame.loc[post, "counterfactual"], color=NHS["dark_blue"], linewidth=2, linestyle="--",
+            label="Expected without the change", zorder=3)
+    ax.axvline(pd.Timestamp(intervention), color=NHS["text"], linestyle=":", linewidth=1.5, label="Go-live")
+    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    fig.savefig(png, format="png", metadata={"Software": None})
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return [png, svg]
+
+
+def figure_html(fig: plt.Figure, alt: str, caption: str = "") -> str:
+    """An accessible ``<figure>`` with the chart embedded as PNG and alt text that states the finding."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return (
+        f'<figure class="eval-figure"><img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"'
+        f' style="max-width:100%;height:auto" />{cap}</figure>'
+    )

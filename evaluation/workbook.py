@@ -1,0 +1,211 @@
+"""The calls a domain notebook makes: load the data, evaluate, write the results file, show the findings.
+
+Notebooks stay thin: a parameters cell, narrative, and calls into this module. Everything here is tested
+without a kernel.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.analysis import DomainEvaluation, MeasureEvaluation, evaluate_domain
+from evaluation.panel import ReadReport
+from evaluation.registry import Registry, default_registry
+from evaluation.report import finding_sentence, results_dict, write_json
+
+DEFAULT_SYNTHETIC_DIR = Path("build") / "data" / "synthetic"
+SYNTHETIC_NOTICE = (
+    "These results are built from synthetic demonstration data: the numbers are made up (with known effects "
+    "built in to test the methods) and say nothing about real services."
+)
+
+
+def resolve_data_dir(data_dir: str | Path | None, build_dir: str | Path = "build") -> tuple[Path, str]:
+    """The data folder and its source kind: a folder given by the user is 'published' unless it holds the
+    synthetic generator's ``truth.json``; no folder means the embedded synthetic default (generated once)."""
+    if data_dir:
+        path = Path(data_dir).resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(f"data directory {path} does not exist")
+        return path, ("synthetic" if (path / "truth.json").is_file() else "published")
+    path = (Path(build_dir) / "data" / "synthetic").resolve()
+    if not (path / "truth.json").is_file():
+        from evaluation.synthetic import generate
+
+        generate(path)
+    return path, "synthetic"
+
+
+@dataclass
+class DomainRun:
+    """A domain evaluated at a site, with what the notebook needs to show it."""
+
+    evaluation: DomainEvaluation
+    results: dict
+    reports: list[ReadReport]
+    results_path: Path
+    figures_dir: Path
+
+    @property
+    def synthetic(self) -> bool:
+        return self.evaluation.data_source == "synthetic"
+
+    def notice_html(self) -> str:
+        """A banner for synthetic data (empty for published data)."""
+        if not self.synthetic:
+            return ""
+        return f'<div class="admonition warning synthetic-notice"><p>{html.escape(SYNTHETIC_NOTICE)}</p></div>'
+
+    def headline_markdown(self) -> str:
+        """The headline finding in one sentence (with a note when the designated headline is missing)."""
+        ev = self.evaluation
+        m = ev.headline
+        text = finding_sentence(ev, m)
+        if not m.measure.headline:
+            designated = next(x for x in ev.measures if x.measure.headline)
+            text += (f" (The designated headline measure, {designated.measure.name.lower()}, is "
+                     f"{designated.reason or 'not available'}; the first measure that could be evaluated is shown.)")
+        return _md_escape(text)
+
+    def headline_estimate_markdown(self) -> str:
+        """The headline step change and its 95% CI on the model's scale, or why there is none."""
+        m = self.evaluation.headline
+        if m.its is None:
+            return "not estimated"
+        s = m.its.step
+        return f"{m.its.scale.replace('_', ' ')} {s.estimate:.3f} (95% CI {s.ci_low:.3f} to {s.ci_high:.3f})"
+
+    def context_html(self) -> str:
+        """Which site, provider and go-live date these results use."""
+        ev = self.evaluation
+        assumption = " (an assumption: see the site page for the reasoning)" if ev.site.intervention_is_assumption else ""
+        return (
+            f"<p>Site: {html.escape(ev.site.name)} ({html.escape(ev.site.provider_name)}, {ev.site.ods_code}). "
+            f"Go-live used: {html.escape(ev.site.intervention_label)}, {ev.intervention_date:%B %Y}{assumption}.</p>"
+        )
+
+    def summary_table(self) -> pd.DataFrame:
+        """One row per measure: the step change with its 95% CI, on the model's natural scale."""
+        rows = []
+        for entry in self.results["measures"]:
+            its = entry["its"]
+            if its:
+                step = its["step"]
+                est = f"{step['estimate']:.3f}"
+                ci = f"{step['ci_low']:.3f} to {step['ci_high']:.3f}"
+                scale = its["scale"].replace("_", " ")
+            else:
+                est, ci, scale = "-", "-", "-"
+            rows.append(
+                {
+                    "Measure": entry["name"],
+                    "Step change": est,
+                    "95% CI": ci,
+                    "Scale": scale,
+                    "Months before / after": f"{entry['n_pre']} / {entry['n_post']}",
+                    "Reading": entry["direction"],
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def measure_html(self, m: MeasureEvaluation) -> str:
+        """A measure's section: heading, finding, SPC chart, ITS chart and caveats (figures saved too)."""
+        from evaluation import plots
+
+        ev = self.evaluation
+        name = m.measure.name
+        site = ev.site.name
+        out = [f'<h3 id="measure-{m.measure.id.lower()}">{html.escape(name)}</h3>',
+               f"<p>{html.escape(finding_sentence(ev, m))}</p>"]
+        stem = self.figures_dir / m.measure.id
+        if m.xmr is not None:
+            points = m.xmr.points
+            icon = m.xmr.summary.get("variation_icon", "common_cause")
+            alt = (f"Statistical process control chart of {name.lower()} at {site}, "
+                   f"{points['period'].min():%B %Y} to {points['period'].max():%B %Y}, with limits recalculated "
+                   f"at go-live in {ev.intervention_date:%B %Y}. Latest point: {icon.replace('_', ' ')}.")
+            fig = plots.spc_chart(points, title=f"{name}: {site} (SPC, XmR)", ylabel=m.measure.unit,
+                                  intervention=ev.intervention_date)
+            plots.save_figure(fig, stem.with_name(stem.name + "_spc"))
+            out.append(plots.figure_html(fig, alt, "Making Data Count XmR chart: mean and process limits "
+                                                   "before and after go-live."))
+        if m.its is not None:
+            alt = (f"Interrupted time series chart of {name.lower()} at {site}: observed values, the model and "
+                   f"the expected values without the change with a 95% band. {finding_sentence(ev, m)}")
+            fig = plots.its_chart(m.its.frame, title=f"{name}: {site} (interrupted time series)",
+                                  ylabel=m.measure.unit, intervention=ev.intervention_date)
+            plots.save_figure(fig, stem.with_name(stem.name + "_its"))
+            out.append(plots.figure_html(fig, alt, "Segmented regression with seasonality and a COVID-19 term; "
+                                                   "dashed line: expected without the change."))
+        notes = list(m.caveats) + ([m.reason] if m.reason and m.status != "not_in_data" else [])
+        if notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            out.append(f"<p>Caveats for this measure:</p><ul>{items}</ul>")
+        return "".join(out)
+
+    def data_table(self) -> pd.DataFrame:
+        """Row accounting for every input file: read = kept + rejected."""
+        rows = []
+        for r in self.reports:
+            rows.append(
+                {
+                    "File": Path(r.path).name,
+                    "Layout": r.layout,
+                    "Rows read": r.rows_read,
+                    "Rows kept": r.rows_kept,
+                    "Rows set aside": r.rows_rejected,
+                    "Reasons": "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items())) or "-",
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _md_escape(text: str) -> str:
+    """Escape characters MyST would read as markup in a generated sentence."""
+    for ch in ("\\", "*", "_", "`", "[", "]", "<", ">", "{", "}"):
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, measure_ids: list[str],
+                 data_dir: Path) -> list[dict]:
+    used = panel.loc[(panel["org_code"] == org_code) & panel["measure_id"].isin(measure_ids), "source_file"]
+    used_names = {Path(str(p)).name for p in used.unique()}
+    inputs = []
+    for r in reports:
+        if Path(r.path).name in used_names:
+            try:
+                rel = Path(r.path).resolve().relative_to(data_dir).as_posix()
+            except ValueError:
+                rel = Path(r.path).name
+            inputs.append({"path": rel, "sha256": r.sha256, "layout": r.layout})
+    return inputs
+
+
+def run_domain(
+    site: str,
+    domain: str,
+    *,
+    data_dir: str | Path | None = "",
+    intervention_date: str = "",
+    build_dir: str | Path = "build",
+    registry: Registry | None = None,
+) -> DomainRun:
+    """Load the data, evaluate one site x domain, and write ``<build>/results/<site>/<domain>.json``."""
+    from evaluation.sources import load_panel
+
+    registry = registry or default_registry()
+    registry.site(site)
+    registry.domain(domain)
+    folder, source = resolve_data_dir(data_dir, build_dir)
+    panel, reports = load_panel(folder)
+    ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source)
+    measure_ids = [m.measure.id for m in ev.measures]
+    inputs = _inputs_used(panel, reports, ev.site.ods_code, measure_ids, folder)
+    results = results_dict(ev, inputs)
+    path = write_json(results, Path(build_dir) / "results" / site / f"{domain}.json")
+    return DomainRun(ev, results, reports, path, Path(build_dir) / "figures" / site / domain)

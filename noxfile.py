@@ -1,0 +1,101 @@
+"""nox sessions: the only entry points CI and a new user need.
+
+    nox -s site        build the whole site from the synthetic default (notebooks + docs)
+    nox -s tests       unit tests, the notebooks end to end, and (where ../shared/data exists) the real files
+    nox -s lint        ruff
+    nox -s notebooks   execute the notebooks (pass runner options after --, e.g. -- --data-dir DIR)
+    nox -s docs        assemble and build the Sphinx site from the executed notebooks
+    nox -s realdata    the four sites on the published NHS files in ../shared/data/real
+    nox -s lock        regenerate requirements.lock from pyproject.toml
+
+Every session installs the locked dependencies itself (uv when available, else pip), so a fresh clone needs
+only Python 3.11+ and ``pip install nox``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+LOCK = "requirements.lock"
+REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = False
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-r", LOCK)
+    session.install("--no-deps", "-e", ".")
+
+
+def _run_notebooks(session: nox.Session, args: list[str], build_dir: str = "build") -> None:
+    session.run("evaluation", "run", "--build-dir", build_dir, *args)
+
+
+def _build_docs(session: nox.Session, build_dir: str = "build") -> None:
+    out = ROOT / "docs" / "_build"
+    if out.exists():
+        shutil.rmtree(out)  # a stale page from another data source must never survive
+    session.run("evaluation", "assemble", "--build-dir", build_dir, "--docs-dir", "docs")
+    session.run("sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
+    session.log(f"site built: {out / 'html' / 'index.html'}")
+
+
+@nox.session
+def site(session: nox.Session) -> None:
+    """Execute every notebook and build the site into docs/_build/html."""
+    _install(session)
+    _run_notebooks(session, list(session.posargs))
+    _build_docs(session)
+
+
+@nox.session
+def notebooks(session: nox.Session) -> None:
+    """Execute the domain notebooks for every site (options after --)."""
+    _install(session)
+    _run_notebooks(session, list(session.posargs))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site from the notebooks already executed into build/."""
+    _install(session)
+    _build_docs(session)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests, the notebooks end to end on the synthetic default, and the real files where present."""
+    _install(session)
+    session.run("pytest", "--cov=evaluation", "--cov-report=term-missing:skip-covered", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (style, bugs and security rules)."""
+    session.install("ruff")
+    session.run("ruff", "check", "evaluation", "tests", "noxfile.py", "docs/conf.py")
+
+
+@nox.session
+def realdata(session: nox.Session) -> None:
+    """Evaluate the four sites on the published NHS files and build that site into build/real."""
+    if not REAL_DATA.is_dir():
+        session.skip(f"no published files at {REAL_DATA}")
+    _install(session)
+    _run_notebooks(session, ["--data-dir", str(REAL_DATA), *session.posargs], build_dir="build/real")
+    _build_docs(session, build_dir="build/real")
+
+
+@nox.session(venv_backend="uv|virtualenv")
+def lock(session: nox.Session) -> None:
+    """Regenerate requirements.lock (universal, Python 3.11+) from pyproject.toml."""
+    session.install("uv")
+    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
+                "--python-version", "3.11", "-o", LOCK)
