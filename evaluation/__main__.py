@@ -1,4 +1,5 @@
-from evaluation.cli import main
 import sys
+
+from evaluation.cli import main
 
 sys.exit(main())

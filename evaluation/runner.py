@@ -68,14 +68,14 @@ def _describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
-def execute_job(job: Job, parameters: dict, build_dir: str) -> Outcome:
+def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | None = None) -> Outcome:
     """Run one notebook with papermill (in a worker process); never raises."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     out = Path(build_dir) / "notebooks" / job.site / f"{job.domain}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    template = NOTEBOOK_DIR / f"{job.domain}.ipynb"
+    template = Path(notebook_dir or NOTEBOOK_DIR) / f"{job.domain}.ipynb"
     start = time.perf_counter()
     attempts = 0
     while True:
@@ -90,6 +90,7 @@ def execute_job(job: Job, parameters: dict, build_dir: str) -> Outcome:
                 log_output=False,
                 cwd=str(build_dir),
             )
+            _hide_injected_parameters(out)
             return Outcome(job.site, job.domain, True, time.perf_counter() - start, str(out), attempts=attempts)
         except PapermillExecutionError as exc:
             return Outcome(job.site, job.domain, False, time.perf_counter() - start, str(out),
@@ -100,6 +101,19 @@ def execute_job(job: Job, parameters: dict, build_dir: str) -> Outcome:
                 continue
             return Outcome(job.site, job.domain, False, time.perf_counter() - start, str(out),
                            _describe_failure(exc), attempts)
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell`` so the site never shows it (papermill does
+    not copy the template's tags to the cell it injects)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 @dataclass
@@ -132,6 +146,7 @@ def run(
     jobs: int | None = None,
     registry: Registry | None = None,
     progress: bool = True,
+    notebook_dir: str | Path | None = None,
 ) -> RunSummary:
     """Execute every chosen site x domain notebook; write ``<build>/run_status.json``."""
     from evaluation.workbook import resolve_data_dir
@@ -145,8 +160,9 @@ def run(
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build)}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     outcomes: list[Outcome] = []
-    with _progress(progress, len(todo)) as advance, ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(execute_job, job, params, str(build)): job for job in todo}
+    with _Progress(progress, len(todo)) as advance, ProcessPoolExecutor(max_workers=workers) as pool:
+        nb_dir = str(notebook_dir) if notebook_dir else None
+        futures = {pool.submit(execute_job, job, params, str(build), nb_dir): job for job in todo}
         for fut in as_completed(futures):
             outcome = fut.result()
             outcomes.append(outcome)
@@ -157,7 +173,7 @@ def run(
     return summary
 
 
-class _progress:
+class _Progress:
     """A rich progress bar with one log line per finished notebook (plain lines when not a terminal)."""
 
     def __init__(self, enabled: bool, total: int) -> None:

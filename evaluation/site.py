@@ -67,7 +67,8 @@ def overview_fragment(registry: Registry, results: list[dict], status: dict) -> 
             its = head.get("its")
             if its:
                 s = its["step"]
-                estimate = f"{its['scale'].replace('_', ' ')} {s['estimate']:.2f} ({s['ci_low']:.2f} to {s['ci_high']:.2f})"
+                scale = its["scale"].replace("_", " ")
+                estimate = f"{scale} {s['estimate']:.2f} ({s['ci_low']:.2f} to {s['ci_high']:.2f})"
             else:
                 estimate = "not estimated"
             lines.append(f"| {_esc(site.name)} | {link} | {_esc(head['name'])} | {estimate} | "
@@ -146,7 +147,8 @@ def data_dictionary_fragment(registry: Registry) -> str:
                 f"| Input layout | `{m.layout}` |",
                 "",
             ]
-    out += ["## Sites", "", "| Site | Provider | ODS code | Programme | Go-live used | Assumption? |", "|---|---|---|---|---|---|"]
+    out += ["## Sites", "", "| Site | Provider | ODS code | Programme | Go-live used | Assumption? |",
+            "|---|---|---|---|---|---|"]
     for s in registry.sites:
         out.append(f"| {_esc(s.name)} | {_esc(s.provider_name)} | {s.ods_code} | {_esc(s.programme)} | "
                    f"{s.intervention_date:%B %Y} | {'yes' if s.intervention_is_assumption else 'no'} |")

@@ -82,7 +82,9 @@ class DomainRun:
     def context_html(self) -> str:
         """Which site, provider and go-live date these results use."""
         ev = self.evaluation
-        assumption = " (an assumption: see the site page for the reasoning)" if ev.site.intervention_is_assumption else ""
+        assumption = ""
+        if ev.site.intervention_is_assumption:
+            assumption = " (an assumption: see the site page for the reasoning)"
         return (
             f"<p>Site: {html.escape(ev.site.name)} ({html.escape(ev.site.provider_name)}, {ev.site.ods_code}). "
             f"Go-live used: {html.escape(ev.site.intervention_label)}, {ev.intervention_date:%B %Y}{assumption}.</p>"

@@ -1,0 +1,527 @@
+"""What every reader shares: opening an input as text, matching its header, parsing dates and numbers, and
+counting rejected rows so that rows read = rows kept + rows rejected.
+
+Inputs are ``.csv``, ``.csv.gz`` or ``.zip`` (each CSV inside is read as a separate input). Text is UTF-8
+with or without a byte-order mark; anything that is not valid UTF-8 is read as Windows-1252 (the encoding
+Excel on Windows writes), and a finding says so.
+
+Line numbers in messages are 1-based lines of the file, the header being line 1. They assume one record
+per line (no line breaks inside quoted fields), which holds for every NHS file seen so far.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evaluation.panel import ReadReport, sha256_file
+
+_BOM = b"\xef\xbb\xbf"
+# Values a publisher writes instead of a number when a figure is withheld for disclosure control.
+SUPPRESSION_MARKERS = frozenset({"*", "."})
+
+
+class SourceError(ValueError):
+    """An input cannot be read at all (as opposed to single rows, which are rejected and counted).
+
+    Carries ``path``, and where they apply ``row`` (1-based line in the file, header = line 1), ``column``,
+    ``expected`` and ``found``. ``str()`` is one line naming the file, the row and column, the problem and
+    what was expected.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        problem: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.row = row
+        self.column = column
+        self.expected = expected
+        self.found = found
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = [self.path]
+        if self.row is not None:
+            parts.append(f"line {self.row}")
+        # Header-level problems name their columns in the problem text; a column is a location only when
+        # the problem sits in one cell.
+        if self.column is not None and self.row is not None:
+            parts.append(f"column {self.column}")
+        text = ": ".join([*parts, self.problem])
+        if self.expected is not None:
+            text += f"; expected {self.expected}"
+        if self.found is not None:
+            text += f"; found {self.found}"
+        return " ".join(text.split())  # one line, whatever the header cells contained
+
+    def __str__(self) -> str:
+        return self._message()
+
+
+# --------------------------------------------------------------------------------------------------
+# Opening inputs
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """One CSV to read: a plain or gzipped file, or one member of a zip archive."""
+
+    path: Path
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The path used in reports and messages (``archive.zip!member.csv`` for a zip member)."""
+        return str(self.path) if self.member is None else f"{self.path}!{self.member}"
+
+    @property
+    def name(self) -> str:
+        """The file name recorded in the panel's ``source_file`` column."""
+        return self.path.name if self.member is None else f"{self.path.name}!{self.member}"
+
+    def read_bytes(self, limit: int | None = None) -> bytes:
+        """The (decompressed) bytes, or only the first ``limit`` bytes."""
+        return self._read(limit)[0]
+
+    def read_all(self) -> tuple[bytes, bool]:
+        """All the (decompressed) bytes, and whether the compressed stream was complete.
+
+        A gzip stream cut short (an interrupted download) gives what could be decompressed and ``False``,
+        so the reader can still count its complete rows and reject the partial last one.
+        """
+        return self._read(None)
+
+    def _read(self, limit: int | None) -> tuple[bytes, bool]:
+        n = -1 if limit is None else limit
+        try:
+            if self.member is not None:
+                with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+                    data = fh.read(n)
+            else:
+                with open(self.path, "rb") as fh:
+                    data = fh.read(n)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise SourceError(self.label, f"cannot be read ({exc})") from None
+        if (self.member or self.path.name).lower().endswith(".gz"):
+            return _gunzip(data, self.label, limit)
+        return data, True
+
+
+def _gunzip(data: bytes, label: str, limit: int | None) -> tuple[bytes, bool]:
+    """Decompress gzip bytes (several members allowed); tolerate a stream that stops early."""
+    out: list[bytes] = []
+    size = 0
+    try:
+        while data:
+            # One-shot zlib decompression is much faster than streaming through GzipFile for big files.
+            dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = dec.decompress(data) if limit is None else dec.decompress(data, limit - size)
+            out.append(chunk)
+            size += len(chunk)
+            if not dec.eof:
+                return b"".join(out), limit is not None
+            if limit is not None and size >= limit:
+                break
+            data = dec.unused_data.lstrip(b"\0")
+    except zlib.error as exc:
+        if not out:
+            raise SourceError(label, f"not a valid gzip file ({exc})") from None
+        return b"".join(out), False
+    return b"".join(out), True
+
+
+def csv_sources(path: Path | str) -> list[CsvSource]:
+    """The CSVs an input holds: itself for ``.csv`` / ``.csv.gz``, every CSV inside a ``.zip``.
+
+    Raises :class:`SourceError` for a missing file, an unsupported type, a broken archive or a zip with no
+    CSV in it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(path, "file not found")
+    lower = path.name.lower()
+    if lower.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        except zipfile.BadZipFile:
+            raise SourceError(path, "not a valid zip archive") from None
+        members = [
+            n
+            for n in names
+            # Archives made on a Mac carry resource-fork copies of every file; they are not data.
+            if n.lower().endswith((".csv", ".csv.gz"))
+            and not n.startswith("__MACOSX/")
+            and not Path(n).name.startswith(".")
+        ]
+        if not members:
+            raise SourceError(
+                path,
+                "zip archive contains no CSV file",
+                expected="at least one .csv inside",
+                found=", ".join(names) or "an empty archive",
+            )
+        return [CsvSource(path, m) for m in sorted(members)]
+    if lower.endswith((".csv", ".csv.gz")):
+        return [CsvSource(path)]
+    raise SourceError(path, "unsupported file type", expected=".csv, .csv.gz, .zip or .xlsx")
+
+
+def as_single_source(source: CsvSource | Path | str) -> CsvSource:
+    """A reader's input as one CSV; a zip holding several CSVs must go through ``read_file``."""
+    if isinstance(source, CsvSource):
+        return source
+    found = csv_sources(source)
+    if len(found) > 1:
+        raise SourceError(
+            source,
+            f"archive holds {len(found)} CSV files; read it with evaluation.sources.read_file",
+            expected="one CSV",
+            found=", ".join(s.member or "" for s in found),
+        )
+    return found[0]
+
+
+def detect_encoding(raw: bytes) -> str:
+    """``utf-8-sig`` (byte-order mark), ``utf-8``, or ``cp1252`` when the bytes are not valid UTF-8."""
+    if raw.startswith(_BOM):
+        return "utf-8-sig" if _valid_utf8(raw) else "cp1252"
+    if raw.isascii():
+        return "utf-8"
+    return "utf-8" if _valid_utf8(raw) else "cp1252"
+
+
+def _valid_utf8(raw: bytes, chunk: int = 1 << 20) -> bool:
+    # Decode in slices so that validating a large file does not hold a second, decoded copy of it.
+    dec = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for i in range(0, len(raw), chunk):
+            dec.decode(raw[i : i + chunk])
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def norm_name(name: object) -> str:
+    """A column name as matched: trimmed, inner whitespace collapsed, case-folded."""
+    return " ".join(str(name).replace("\ufeff", "").split()).casefold()
+
+
+def read_header(source: CsvSource) -> list[str]:
+    """The header row of a CSV, read from the start of the file only (cheap, for layout detection)."""
+    head = source.read_bytes(limit=256 * 1024)
+    if not head or head.isspace():
+        raise SourceError(
+            source.label, "empty file (no header row)", expected="a header row naming the columns"
+        )
+    text = head.decode(detect_encoding(head), errors="replace").lstrip("\ufeff")
+    first = next(csv.reader(io.StringIO(text)), [])
+    return [c.strip() for c in first]
+
+
+def match_columns(
+    label: str, header: Sequence[str], required: Sequence[str], optional: Sequence[str] = ()
+) -> dict[str, str]:
+    """Map each wanted column (as the layout names it) to the header cell that carries it.
+
+    Matching ignores case and surrounding spaces; extra columns are ignored; order does not matter.
+    Raises :class:`SourceError` naming the missing columns, the expected list and the found list.
+    """
+    by_norm: dict[str, str] = {}
+    for h in header:
+        key = norm_name(h)
+        if key in by_norm and key:
+            raise SourceError(label, f"column {h!r} appears more than once in the header")
+        by_norm[key] = h
+    missing = [c for c in required if norm_name(c) not in by_norm]
+    if missing:
+        raise SourceError(
+            label,
+            f"missing required column(s) {', '.join(missing)}",
+            column=", ".join(missing),
+            expected=", ".join(required),
+            found=", ".join(h for h in header if h) or "no column names",
+        )
+    return {c: by_norm[norm_name(c)] for c in [*required, *optional] if norm_name(c) in by_norm}
+
+
+TRUNCATED = "truncated row"
+TOO_MANY_FIELDS = "more fields than the header"
+
+
+@dataclass
+class LoadedCsv:
+    """A CSV read as text: wanted columns (renamed to the layout's names), line numbers, and what was odd.
+
+    ``set_aside`` maps a reason to the file lines that could not be read as rows at all (a truncated last
+    line, lines with more fields than the header); readers count them as read and rejected.
+    """
+
+    source: CsvSource
+    frame: pd.DataFrame
+    lines: np.ndarray
+    encoding: str
+    set_aside: dict[str, list[int]] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+
+    def new_report(self, layout: str, per_row: int = 1) -> ReadReport:
+        """A report for this CSV with the rows read (``per_row`` panel values per data row) and the lines
+        set aside already counted as rejected."""
+        report = ReadReport(path=self.source.label, layout=layout, sha256=sha256_file(self.source.path))
+        n_aside = sum(len(v) for v in self.set_aside.values())
+        report.rows_read = (len(self.frame) + n_aside) * per_row
+        for reason, lines in self.set_aside.items():
+            report.reject(reason, len(lines) * per_row)
+        report.findings.extend(self.findings)
+        return report
+
+
+def load_csv(
+    source: CsvSource | Path | str,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+) -> LoadedCsv:
+    """Read a CSV as text (every cell a ``str``) with only the wanted columns, renamed to the layout's names.
+
+    Raises :class:`SourceError` for an empty file, a header-only file or a missing required column. Lines
+    that cannot be rows are set aside (see :class:`LoadedCsv`) rather than stopping the read: a last line
+    with fewer fields than the header (a download cut short) and lines with more fields than the header
+    (usually an unquoted comma in a name, which would shift every later value).
+    """
+    source = as_single_source(source)
+    label = source.label
+    raw, complete = source.read_all()
+    if not raw or raw.isspace():
+        raise SourceError(label, "empty file (no header row)", expected="a header row naming the columns")
+    encoding = detect_encoding(raw)
+    findings: list[str] = []
+    if not complete:
+        findings.append(
+            "The compressed file ends early (an interrupted download?); only complete rows were used."
+        )
+    if encoding == "cp1252":
+        findings.append(
+            "The file is not valid UTF-8, so it was read as Windows-1252 (as saved by Excel on Windows); "
+            "check that accented letters and apostrophes in names look right."
+        )
+        raw = raw.removeprefix(_BOM)
+    text_head = raw[: 256 * 1024].decode(encoding, errors="replace").lstrip("\ufeff")
+    header = [c.strip() for c in next(csv.reader(io.StringIO(text_head)), [])]
+    mapping = match_columns(label, header, required, optional)
+
+    raw, truncated = _drop_truncated_last_line(raw, encoding, len(header))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            # No usecols: with usecols pandas silently drops surplus fields, hiding shifted rows.
+            frame = pd.read_csv(
+                io.BytesIO(raw),
+                dtype=str,
+                keep_default_na=False,
+                encoding=encoding,
+                encoding_errors="replace" if encoding == "cp1252" else "strict",
+                engine="c",
+                on_bad_lines="warn",
+            )
+        except pd.errors.ParserError as exc:  # e.g. a quote opened and never closed
+            raise SourceError(
+                label,
+                f"cannot be parsed as CSV ({' '.join(str(exc).split())})",
+                row=_line_from_parser_error(str(exc)),
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise SourceError(label, "empty file (no header row)") from None
+    wide = sorted(
+        int(n)
+        for w in caught
+        if issubclass(w.category, pd.errors.ParserWarning)
+        for n in re.findall(r"Skipping line (\d+)", str(w.message))
+    )
+    wanted = {norm_name(v): k for k, v in mapping.items()}
+    frame = frame[[c for c in frame.columns if norm_name(c) in wanted]]
+    frame = frame.rename(columns={c: wanted[norm_name(c)] for c in frame.columns})
+    if not len(frame) and not truncated and not wide:
+        raise SourceError(label, "header row only, no data rows", expected="at least one data row")
+    lines = _data_line_numbers(raw, len(frame), set(wide))
+    set_aside = {}
+    if truncated:
+        set_aside[TRUNCATED] = truncated
+        findings.append(
+            f"The last line (line {truncated[0]}) has fewer fields than the header, as if the file was cut "
+            "short; it was not used."
+        )
+    if wide:
+        set_aside[TOO_MANY_FIELDS] = wide
+        shown = ", ".join(str(n) for n in wide[:5]) + (" ..." if len(wide) > 5 else "")
+        findings.append(
+            f"{len(wide)} line(s) have more fields than the {len(header)} in the header (an unquoted comma "
+            f"in a value?) and were not used: line(s) {shown}."
+        )
+    return LoadedCsv(source, frame.reset_index(drop=True), lines, encoding, set_aside, findings)
+
+
+def _drop_truncated_last_line(raw: bytes, encoding: str, n_fields: int) -> tuple[bytes, list[int]]:
+    """Remove the last line when it has fewer fields than the header or an unclosed quote."""
+    # Index arithmetic rather than rstrip/slicing, so a large file is not copied just to look at its end.
+    end = len(raw)
+    while end and raw[end - 1 : end] in (b"\r", b"\n", b" ", b"\t"):
+        end -= 1
+    cut = raw.rfind(b"\n", 0, end)
+    if cut < 0:  # header only
+        return raw, []
+    last = raw[cut + 1 : end].decode(encoding, errors="replace")
+    if not last.strip():
+        return raw, []
+    unclosed = last.count('"') % 2 == 1
+    fields = next(csv.reader(io.StringIO(last)), [])
+    short = len(fields) < n_fields
+    prev_cut = raw.rfind(b"\n", 0, cut)
+    if short and prev_cut >= 0:
+        # A header with trailing empty names (as some spreadsheets export) makes every row "short": compare
+        # with the row before, which came through whole.
+        prev = raw[prev_cut + 1 : cut].decode(encoding, errors="replace")
+        short = len(fields) < len(next(csv.reader(io.StringIO(prev)), []))
+    if unclosed or short:
+        return raw[: cut + 1], [raw.count(b"\n", 0, cut + 1) + 1]
+    return raw, []
+
+
+def _line_from_parser_error(message: str) -> int | None:
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+def _data_line_numbers(raw: bytes, n_rows: int, skipped: set[int]) -> np.ndarray:
+    """1-based file line of each data row (pandas skips blank lines and bad lines, so account for them)."""
+    if not skipped and not re.search(rb"\n[ \t]*\r?\n[^\r\n]", raw):
+        return np.arange(2, n_rows + 2)
+    numbers = [i + 1 for i, ln in enumerate(raw.split(b"\n")) if ln.strip() and i + 1 not in skipped][1:]
+    return np.asarray(numbers[:n_rows] + [0] * max(0, n_rows - len(numbers)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rejecting rows with balanced accounting
+
+
+class RowFilter:
+    """Sets rows aside with a reason, each row counted once, under the first reason that applies.
+
+    Masks passed to :meth:`reject` are aligned with the rows still in play; :meth:`compact` drops the rejected
+    rows from a frame (call it on every aligned frame at once) so later checks run on fewer rows.
+    ``scope`` reasons (rows the evaluation does not use, such as other breakdowns) are counted but not
+    reported as data problems.
+    """
+
+    def __init__(self, report: ReadReport, lines: np.ndarray) -> None:
+        self.report = report
+        self.lines = np.asarray(lines)
+        self.alive = np.ones(len(self.lines), dtype=bool)
+        self._problems: dict[str, tuple[int, int]] = {}
+
+    def reject(
+        self, mask: Iterable[bool] | pd.Series | np.ndarray, reason: str, *, scope: bool = False
+    ) -> int:
+        """Reject the rows in ``mask`` that are still alive; return how many."""
+        m = np.asarray(mask, dtype=bool) & self.alive
+        n = int(m.sum())
+        if n:
+            self.report.reject(reason, n)
+            self.alive &= ~m
+            if not scope:
+                count, first = self._problems.get(reason, (0, int(self.lines[m][0])))
+                self._problems[reason] = (count + n, first)
+        return n
+
+    def compact(self, *frames: pd.DataFrame) -> list[pd.DataFrame]:
+        """Drop rejected rows from each frame (all aligned with the current rows) and reset the mask."""
+        keep = self.alive
+        out = [f.loc[keep].reset_index(drop=True) for f in frames]
+        self.lines = self.lines[keep]
+        self.alive = np.ones(len(self.lines), dtype=bool)
+        return out
+
+    def finish(self, rows_kept: int, what: str = "") -> None:
+        """Add the rows kept to the report, and one finding per data problem (with the first line it
+        occurred on); ``what`` names the measure when one file row gives several panel values."""
+        self.report.rows_kept += rows_kept
+        for reason, (count, first) in self._problems.items():
+            where = "position unknown"
+            if first > 0:
+                where = f"line {first}" if count == 1 else f"first at line {first}"
+            prefix = f"{what}: " if what else ""
+            self.report.findings.append(f"{prefix}{count} row(s) not used: {reason} ({where}).")
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing cells
+
+
+def clean(series: pd.Series) -> pd.Series:
+    """Cells as trimmed text."""
+    return series.astype(str).str.strip()
+
+
+_TIME_SUFFIX = re.compile(r"[ T]00:00(:00(\.0+)?)?$")
+
+
+def parse_dates(series: pd.Series) -> pd.Series:
+    """dd/mm/yyyy (or yyyy-mm-dd) text to Timestamps; anything else becomes NaT.
+
+    Each distinct text is parsed once: published files repeat a handful of dates over many rows.
+    """
+    text = clean(series)
+    uniques = pd.Series(pd.unique(text))
+    bare = uniques.str.replace(_TIME_SUFFIX, "", regex=True)
+    parsed = pd.to_datetime(bare, format="%d/%m/%Y", errors="coerce")
+    iso = parsed.isna()
+    if iso.any():
+        parsed[iso] = pd.to_datetime(bare[iso], format="%Y-%m-%d", errors="coerce")
+    lookup = pd.Series(parsed.to_numpy(), index=uniques.to_numpy())
+    return pd.Series(text.map(lookup).to_numpy(dtype="datetime64[ns]"), index=series.index)
+
+
+def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Text cells to floats. Returns (values, empty mask, non-numeric mask); empty and bad cells are NaN."""
+    text = clean(series)
+    empty = text.eq("")
+    values = pd.to_numeric(text.where(~empty, None), errors="coerce").astype("float64")
+    bad = ~np.isfinite(values) & ~empty  # "nan" and "inf" parse as floats but are not figures
+    values = values.where(~bad)
+    return values, empty, bad
+
+
+def month_start(ts: pd.Series) -> pd.Series:
+    """The first day of each Timestamp's month."""
+    return ts.dt.to_period("M").dt.to_timestamp()
+
+
+def months_between(start: pd.Series, end: pd.Series) -> pd.Series:
+    """Calendar months from ``start``'s month to ``end``'s month, inclusive (Jan..Mar = 3)."""
+    return (end.dt.year - start.dt.year) * 12 + (end.dt.month - start.dt.month) + 1
+
+
+def add_flag(flags: pd.Series, mask: pd.Series | np.ndarray, flag: str) -> pd.Series:
+    """Append ``flag`` to the ``;``-separated quality flags of the rows in ``mask``."""
+    mask = np.asarray(mask, dtype=bool)
+    joined = np.where(flags.eq("").to_numpy(), flag, (flags + ";" + flag).to_numpy())
+    return pd.Series(np.where(mask, joined, flags.to_numpy()), index=flags.index, dtype=object)

@@ -1,0 +1,128 @@
+"""The whole path on the synthetic default: runner -> notebooks -> results files -> Sphinx site.
+
+Executes all 12 site x domain notebooks once (module fixture), checks the results against the generator's
+truth.json, builds the site with warnings as errors, and checks the runner's failure reporting.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evaluation.registry import default_registry
+from evaluation.report import read_results
+from evaluation.runner import run
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def synthetic_build(tmp_path_factory) -> Path:
+    build = tmp_path_factory.mktemp("build")
+    summary = run(build_dir=build, progress=False)
+    failures = [f"{o.site}/{o.domain}: {o.error}" for o in summary.failed]
+    assert not failures, failures
+    return build
+
+
+def test_every_site_and_domain_writes_a_results_file(synthetic_build: Path):
+    reg = default_registry()
+    results = read_results(synthetic_build / "results")
+    assert sorted((r["site"], r["domain"]) for r in results) == sorted(
+        (s, d) for s in reg.site_ids for d in reg.domain_ids)
+    for r in results:
+        assert r["data_source"] == "synthetic"
+        assert r["inputs"] and all(len(i["sha256"]) == 64 for i in r["inputs"])
+        assert sum(m["headline"] for m in r["measures"]) == 1
+        for m in r["measures"]:
+            assert m["summary"]
+
+
+def test_headline_step_interval_covers_truth_in_at_least_10_of_12(synthetic_build: Path):
+    truth = json.loads((synthetic_build / "data" / "synthetic" / "truth.json").read_text())
+    covered, cases = 0, []
+    for r in read_results(synthetic_build / "results"):
+        head = next(m for m in r["measures"] if m["headline"])
+        assert head["designated_headline"], f"{r['site']}/{r['domain']}: designated headline missing"
+        true_step = truth["effects"][r["site"]][head["measure_id"]]["step"]
+        step = head["its"]["step"]
+        ok = step["ci_low"] <= true_step <= step["ci_high"]
+        covered += ok
+        cases.append(f"{r['site']}/{head['measure_id']}: truth {true_step} CI {step['ci_low']}-{step['ci_high']}")
+    assert len(cases) == 12
+    assert covered >= 10, cases
+
+
+def test_executed_notebooks_are_in_build_not_in_templates(synthetic_build: Path):
+    assert len(list((synthetic_build / "notebooks").glob("*/*.ipynb"))) == 12
+    assert not list((ROOT / "notebooks").glob("*/*.ipynb"))
+
+
+def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, tmp_path: Path):
+    from evaluation.site import assemble
+
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
+    assemble(build_dir=synthetic_build, docs_dir=docs)
+    out = tmp_path / "html"
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(docs),
+                           str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reg = default_registry()
+    pages = ["index.html", "methods.html", "data_dictionary.html", "assumptions.html"]
+    for s in reg.site_ids:
+        pages.append(f"_generated/sites/{s}/index.html")
+        pages += [f"_generated/sites/{s}/{d}.html" for d in reg.domain_ids]
+    for page in pages:
+        text = (out / page).read_text(encoding="utf-8")
+        assert "Synthetic demonstration data" in text, f"{page} lacks the synthetic banner"
+    overview = (out / "index.html").read_text(encoding="utf-8")
+    for r in read_results(synthetic_build / "results"):
+        head = next(m for m in r["measures"] if m["headline"])
+        assert f"{head['its']['step']['estimate']:.2f}" in overview
+    dictionary = (out / "data_dictionary.html").read_text(encoding="utf-8")
+    for m in reg.measures:
+        assert m.name in dictionary
+
+
+def test_runner_reports_a_failing_notebook_and_runs_the_others(tmp_path: Path):
+    from evaluation.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    # An MHSDS-like file with a required column missing: loading the data fails inside the notebook.
+    (data / "broken.csv").write_text("REPORTING_PERIOD_START,STATUS,MEASURE_ID\n01/04/2020,Final,MHS32\n")
+    build = tmp_path / "build"
+    status = main(["run", "--site", "dorset", "--domain", "crisis_demand", "--domain", "staff_retention",
+                   "--data-dir", str(data), "--build-dir", str(build), "--quiet"])
+    assert status == 1
+    outcomes = json.loads((build / "run_status.json").read_text())["outcomes"]
+    assert [(o["site"], o["domain"]) for o in outcomes] == [("dorset", "crisis_demand"), ("dorset", "staff_retention")]
+    for o in outcomes:
+        assert not o["ok"]
+        assert "broken.csv" in o["error"] and "cell" in o["error"]
+
+
+def test_one_failing_notebook_does_not_stop_the_others(synthetic_build: Path, tmp_path: Path):
+    import nbformat
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    nb = nbformat.read(notebooks / "staff_retention.ipynb", as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")'))
+    nbformat.write(nb, notebooks / "staff_retention.ipynb")
+    summary = run(sites=["bradford"], domains=["crisis_demand", "staff_retention"], build_dir=tmp_path / "build",
+                  data_dir=str(synthetic_build / "data" / "synthetic"), progress=False, notebook_dir=notebooks)
+    by_domain = {o.domain: o for o in summary.outcomes}
+    assert by_domain["crisis_demand"].ok
+    failed = by_domain["staff_retention"]
+    assert not failed.ok
+    assert "RuntimeError: deliberate failure for the test" in failed.error
+    assert failed.error.startswith("cell ")
+    assert Path(failed.notebook).is_file()  # the partly executed copy is kept for diagnosis
