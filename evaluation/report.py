@@ -64,9 +64,11 @@ def finding_sentence(ev: DomainEvaluation, m: MeasureEvaluation) -> str:
             a, b = sorted([abs(lo), abs(hi)])
             return (f"{lead} was {abs(est):.2f} {unit} {word} than expected from the earlier trend "
                     f"(95% CI {a:.2f} to {b:.2f} {unit} {word}).")
-        return (f"{lead} showed no clear change from the earlier trend: the estimate was {abs(est):.2f} {unit} "
-                f"{'higher' if est > 0 else 'lower'}, but the 95% CI runs from {abs(lo):.2f} {unit} lower to "
-                f"{abs(hi):.2f} {unit} higher, so no change cannot be ruled out.")
+        where = "about the same as expected" if abs(est) < 0.005 else (
+            f"{abs(est):.2f} {unit} {'higher' if est > 0 else 'lower'}")
+        return (f"{lead} showed no clear change from the earlier trend: the estimate was {where}, but the 95% CI "
+                f"runs from {abs(lo):.2f} {unit} lower to {abs(hi):.2f} {unit} higher, so no change cannot be "
+                "ruled out.")
     what = f"the odds of {m.measure.odds_event}" if m.its.scale == "odds_ratio" else subject
     lead = f"After {label} ({when}), {what}"
     verb = "were"
