@@ -6,6 +6,7 @@
     nox -s notebooks   execute the notebooks (pass runner options after --, e.g. -- --data-dir DIR)
     nox -s docs        assemble and build the Sphinx site from the executed notebooks
     nox -s realdata    the four sites on the published NHS files in ../shared/data/real
+    nox -s bench       benchmarks that print their figures
     nox -s lock        regenerate requirements.lock from pyproject.toml
 
 Every session installs the locked dependencies itself (uv when available, else pip), so a fresh clone needs
@@ -80,7 +81,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (style, bugs and security rules)."""
     session.install("ruff")
-    session.run("ruff", "check", "evaluation", "tests", "noxfile.py", "docs/conf.py")
+    session.run("ruff", "check", "evaluation", "tests", "benchmarks", "noxfile.py", "docs/conf.py")
 
 
 @nox.session
@@ -99,3 +100,10 @@ def lock(session: nox.Session) -> None:
     session.install("uv")
     session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
                 "--python-version", "3.11", "-o", LOCK)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks that print their figures (reading the 86 MB MHSDS file: time and peak memory)."""
+    _install(session)
+    session.run("python", "benchmarks/read_mhsds.py", *session.posargs)
