@@ -77,10 +77,16 @@ def evaluate_measure(
     intervention: dt.date,
     *,
     offset: float | None = None,
+    keep_outliers: bool = False,
 ) -> MeasureEvaluation:
-    """SPC and (for measures analysed by ITS) a segmented regression for one site's series."""
+    """SPC and (for measures analysed by ITS) a segmented regression for one site's series.
+
+    Months flagged as data-quality outliers (see :mod:`evaluation.quality`) stay on the charts but are
+    left out of the model fit unless ``keep_outliers`` is true.
+    """
     from evaluation.methods.its import fit_its
     from evaluation.methods.spc import xmr
+    from evaluation.quality import exclude_outliers
 
     if series.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
@@ -119,7 +125,23 @@ def evaluate_measure(
             f"needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after"
         )
         return result
-    fit_frame = usable[["period", "numerator", "denominator", "value"]]
+    fit_rows = usable
+    if not keep_outliers:
+        fit_rows, excluded = exclude_outliers(usable)
+        if len(excluded):
+            months = ", ".join(f"{p:%b %Y}" for p in excluded["period"])
+            result.caveats.append(
+                f"{len(excluded)} month(s) far out of line with their neighbours (a likely incomplete "
+                f"submission) were left out of the model: {months}.")
+        n_pre = int((fit_rows["period"] < go_live).sum())
+        n_post = int((fit_rows["period"] >= go_live).sum())
+        result.n_pre, result.n_post = n_pre, n_post
+        if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+            result.status = "not_estimable"
+            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
+                             f"series model needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after")
+            return result
+    fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
     exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
     result.its = fit_its(
         fit_frame,
@@ -142,6 +164,7 @@ def evaluate_domain(
     *,
     intervention_date: str | dt.date | None = None,
     data_source: str = "synthetic",
+    keep_outliers: bool = False,
 ) -> DomainEvaluation:
     """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel."""
     site = registry.site(site_id)
@@ -151,5 +174,5 @@ def evaluate_domain(
     for measure in registry.measures_for(domain_id):
         series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
         offset = site.population if measure.value_type == "count" else None
-        results.append(evaluate_measure(measure, series, intervention, offset=offset))
+        results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
     return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)

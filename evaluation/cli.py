@@ -33,6 +33,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         build_dir=args.build_dir,
         jobs=args.jobs,
         progress=not args.quiet,
+        keep_outliers=args.keep_outliers,
     )
     ok = len(summary.outcomes) - len(summary.failed)
     print(f"{ok} of {len(summary.outcomes)} notebooks succeeded ({summary.data_source} data: {summary.data_dir})")
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--build-dir", default="build")
     r.add_argument("--jobs", type=int, default=None, help="parallel notebooks (default: one per core)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.add_argument("--keep-outliers", action="store_true",
+                   help="fit models with months flagged as data-quality outliers (default: leave them out)")
     r.set_defaults(func=_cmd_run)
 
     a = sub.add_parser("assemble", help="write the Sphinx sources for the executed notebooks and results")

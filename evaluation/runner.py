@@ -147,6 +147,7 @@ def run(
     registry: Registry | None = None,
     progress: bool = True,
     notebook_dir: str | Path | None = None,
+    keep_outliers: bool = False,
 ) -> RunSummary:
     """Execute every chosen site x domain notebook; write ``<build>/run_status.json``."""
     from evaluation.workbook import resolve_data_dir
@@ -157,7 +158,8 @@ def run(
     build.mkdir(parents=True, exist_ok=True)
     # Resolve (and, for the default, generate) the data once, before any kernel starts.
     folder, source = resolve_data_dir(data_dir, build)
-    params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build)}
+    params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
+              "keep_outliers": bool(keep_outliers)}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     outcomes: list[Outcome] = []
     with _Progress(progress, len(todo)) as advance, ProcessPoolExecutor(max_workers=workers) as pool:

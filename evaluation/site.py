@@ -116,8 +116,53 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
             head = next(m for m in by_domain[domain.id]["measures"] if m["headline"])
             out.append(f"- **{domain.name}**: {head['summary']} "
                        f"({{doc}}`details <{domain.id}>`)")
+    out += ["", "What the input files hold for this site, and what was done with every row: "
+            "{doc}`data quality <data_quality>`."]
     out += ["", "```{toctree}", ":maxdepth: 1", ":hidden:", ""] + notebooks + ["```", ""]
     return "\n".join(out)
+
+
+def _months_text(months: list[str], limit: int = 12) -> str:
+    if not months:
+        return "none"
+    shown = ", ".join(months[:limit])
+    return shown + (f" and {len(months) - limit} more" if len(months) > limit else "")
+
+
+def data_quality_page(registry: Registry, site_id: str, results: list[dict]) -> str:
+    """A site's data quality: months present and missing, suppression, outliers, period types, row accounting."""
+    site = registry.site(site_id)
+    out = [f"# Data quality: {site.name}", "",
+           f"What the input files hold for {site.provider_name} ({site.ods_code}), measure by measure, and what "
+           "the readers did with every row. Months flagged as out of line with their neighbours (a likely "
+           "incomplete submission) stay on the charts but are left out of the models unless the run keeps them.",
+           "", "## Measures", "",
+           "| Measure | Period type | First | Last | Months | Missing months | Suppressed | Outlier months "
+           "| Provisional months |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    files: dict[str, dict] = {}
+    for r in sorted((r for r in results if r["site"] == site_id), key=lambda r: r["domain"]):
+        for m in r["measures"]:
+            q = m.get("data_quality")
+            if not q or not q.get("months_present"):
+                out.append(f"| {_esc(m['name'])} | - | - | - | 0 | - | - | - | - |")
+                continue
+            out.append(
+                f"| {_esc(m['name'])} | {q['period_type'].replace('_', ' ')} | {q['first_month']} | {q['last_month']} "
+                f"| {q['months_present']} | {_esc(_months_text(q['missing_months']))} "
+                f"| {q['share_suppressed']:.0%} | {_esc(_months_text(q['outlier_months']))} "
+                f"| {_esc(_months_text(q['provisional_months']))} |")
+        for f in r.get("input_files", []):
+            files[f["path"]] = f
+    out += ["", "## Row accounting", "",
+            "Every input file: rows read = rows kept + rows set aside, with the reasons.", "",
+            "| File | Layout | Read | Kept | Set aside | Reasons |", "|---|---|---|---|---|---|"]
+    for path in sorted(files):
+        f = files[path]
+        reasons = "; ".join(f"{k}: {v}" for k, v in sorted(f["rejected"].items())) or "-"
+        out.append(f"| `{_esc(path)}` | {f['layout']} | {f['rows_read']} | {f['rows_kept']} | {f['rows_rejected']} "
+                   f"| {_esc(reasons)} |")
+    return "\n".join(out) + "\n"
 
 
 def data_dictionary_fragment(registry: Registry) -> str:
@@ -199,7 +244,10 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
         if touched:
             page = generated / "sites" / site.id / "index.md"
             page.parent.mkdir(parents=True, exist_ok=True)
-            page.write_text(site_page(registry, site.id, results, status, notebooks), encoding="utf-8")
+            page.write_text(site_page(registry, site.id, results, status, [*notebooks, "data_quality"]),
+                            encoding="utf-8")
+            (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, results),
+                                                         encoding="utf-8")
             sites_with_pages.append(site.id)
     sources = sorted({r["data_source"] for r in results}) or [status.get("data_source", "synthetic")]
     info = {

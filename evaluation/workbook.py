@@ -173,6 +173,14 @@ def _md_escape(text: str) -> str:
     return text
 
 
+def _relative(path: str, folder: Path) -> str:
+    """A path relative to the data folder, so results files do not depend on where the data live."""
+    try:
+        return Path(path).resolve().relative_to(folder).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
 def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, measure_ids: list[str],
                  data_dir: Path) -> list[dict]:
     used = panel.loc[(panel["org_code"] == org_code) & panel["measure_id"].isin(measure_ids), "source_file"]
@@ -180,11 +188,7 @@ def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, 
     inputs = []
     for r in reports:
         if Path(r.path).name in used_names:
-            try:
-                rel = Path(r.path).resolve().relative_to(data_dir).as_posix()
-            except ValueError:
-                rel = Path(r.path).name
-            inputs.append({"path": rel, "sha256": r.sha256, "layout": r.layout})
+            inputs.append({"path": _relative(r.path, data_dir), "sha256": r.sha256, "layout": r.layout})
     return inputs
 
 
@@ -195,9 +199,11 @@ def run_domain(
     data_dir: str | Path | None = "",
     intervention_date: str = "",
     build_dir: str | Path = "build",
+    keep_outliers: bool = False,
     registry: Registry | None = None,
 ) -> DomainRun:
     """Load the data, evaluate one site x domain, and write ``<build>/results/<site>/<domain>.json``."""
+    from evaluation.quality import quality_summary
     from evaluation.sources import load_panel
 
     registry = registry or default_registry()
@@ -205,9 +211,17 @@ def run_domain(
     registry.domain(domain)
     folder, source = resolve_data_dir(data_dir, build_dir)
     panel, reports = load_panel(folder)
-    ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source)
+    ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source,
+                         keep_outliers=keep_outliers)
     measure_ids = [m.measure.id for m in ev.measures]
     inputs = _inputs_used(panel, reports, ev.site.ods_code, measure_ids, folder)
     results = results_dict(ev, inputs)
+    results["keep_outliers"] = bool(keep_outliers)
+    quality = quality_summary(panel, reports, ev.site.ods_code, measure_ids, registry=registry)
+    for entry in results["measures"]:
+        entry["data_quality"] = quality["measures"].get(entry["measure_id"])
+    results["input_files"] = [
+        {**f, "path": _relative(f["path"], folder)} for f in sorted(quality["files"], key=lambda f: f["path"])
+    ]
     path = write_json(results, Path(build_dir) / "results" / site / f"{domain}.json")
     return DomainRun(ev, results, reports, path, Path(build_dir) / "figures" / site / domain)

@@ -19,6 +19,7 @@ from evaluation.registry import default_registry
 from evaluation.sources import (
     TABLE_LAYOUT,
     SourceError,
+    csv_layouts,
     detect_layout,
     load_panel,
     read_file,
@@ -502,16 +503,45 @@ def test_missing_column_message_names_file_expected_and_found(tmp_path):
     assert "\n" not in msg
 
 
-def test_unknown_layout_lists_every_layout(tmp_path):
+def test_unknown_layout_lists_every_csv_layout(tmp_path):
     p = write(tmp_path / "odd.csv", "A,B,C\n1,2,3\n")
     with pytest.raises(SourceError) as err:
         detect_layout(p)
     msg = str(err.value)
     assert msg.startswith(f"{p}: unknown layout; header A, B, C does not match any of: ")
+    csv_ids = [lay.id for lay in csv_layouts()]
+    assert len(csv_ids) >= 4
     for lay in default_registry().layouts:
-        assert f"{lay.id} (needs {', '.join(lay.required_columns)})" in msg
+        listed = f"{lay.id} (needs {', '.join(lay.required_columns)})" in msg
+        # The Excel table is found from its sheet, so a CSV header is never compared with it.
+        assert listed == (lay.id in csv_ids), lay.id
     with pytest.raises(SourceError, match="unknown layout"):
         read_file(p)
+
+
+def test_excel_table_layout_is_in_the_dictionary_but_never_matched_by_a_csv_header(tmp_path):
+    lay = default_registry().layout(TABLE_LAYOUT)
+    assert lay.file_types == ["xlsx"]
+    assert "Org code" in lay.required_columns
+    # A CSV carrying exactly the table's header names is not "the table layout without a reader".
+    p = write(tmp_path / "table.csv", "Org code,<Month YYYY>\nRDY,4.5\n")
+    with pytest.raises(SourceError, match="unknown layout"):
+        read_file(p)
+
+
+def test_header_missing_a_column_of_one_layout_names_the_missing_column(tmp_path):
+    header = MHSDS_HEADER.replace(",MEASURE_VALUE", "")
+    p = write(tmp_path / "nearly.csv", header + "\n" + ",".join(["x"] * 10) + "\n")
+    with pytest.raises(SourceError) as err:
+        detect_layout(p)
+    msg = str(err.value)
+    assert msg.startswith(f"{p}: missing required column(s) MEASURE_VALUE (the header is closest to layout mhsds_long)")
+    assert "; expected REPORTING_PERIOD_START," in msg and "MEASURE_VALUE" in msg.split("; expected ")[1]
+    assert msg.endswith("; found " + header.replace(",", ", "))
+    # Sharing only half a layout's columns is not close enough to guess the layout.
+    q = write(tmp_path / "half.csv", "DATE,ORG_CODE,X,Y\n1,2,3,4\n")
+    with pytest.raises(SourceError, match="unknown layout"):
+        detect_layout(q)
 
 
 @pytest.mark.parametrize(
@@ -579,6 +609,14 @@ def test_cut_short_gzip_keeps_complete_rows(tmp_path):
     assert r.report.rejected.get("truncated row", 0) <= 1
     assert any("ends early" in f for f in r.report.findings)
     assert_balanced(r.report)
+    # The rows after the cut are lost, not rejected, so the file is marked unusable ...
+    assert r.report.blocking == [f"{p}: truncated: the compressed file ends early (an interrupted download?); "
+                                 "download it again"]
+    # ... which strict loading refuses, while lenient loading still reports what the file held.
+    with pytest.raises(SourceError, match="truncated"):
+        load_panel(tmp_path)
+    panel, reports = load_panel(tmp_path, strict=False)
+    assert len(panel) > 0 and reports[0].blocking == r.report.blocking
     p.write_bytes(b"not gzip at all")
     with pytest.raises(SourceError, match="not a valid gzip file"):
         read_mhsds(p)

@@ -22,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.panel import PANEL_COLUMNS, PANEL_KEY, ReadReport, ReadResult, combine_panels, sha256_file
-from evaluation.registry import Registry, default_registry
+from evaluation.quality import flag_outliers
+from evaluation.registry import Layout, Registry, default_registry
 from evaluation.sources.common import (
     CsvSource,
     SourceError,
@@ -39,6 +40,7 @@ from evaluation.sources.sickness import TABLE_LAYOUT, is_sickness_table, read_si
 __all__ = [
     "SourceError",
     "TABLE_LAYOUT",
+    "csv_layouts",
     "detect_layout",
     "load_panel",
     "read_file",
@@ -64,16 +66,55 @@ def _is_excel(path: Path) -> bool:
     return path.name.lower().endswith(".xlsx")
 
 
+def csv_layouts(registry: Registry | None = None) -> list[Layout]:
+    """The layouts recognised from a CSV header (those whose ``file_types`` include ``csv``); the Excel
+    table layout is recognised from its sheet instead."""
+    registry = registry or default_registry()
+    return [lay for lay in registry.layouts if "csv" in lay.file_types]
+
+
+def _closest_layout(header: list[str], layouts: list[Layout]) -> Layout | None:
+    """The layout a header nearly matches: more than half of its required columns present, and more of
+    them than of any other layout's. A file missing a column or two is then reported as exactly that,
+    rather than as an unknown layout."""
+    have = {norm_name(h) for h in header}
+    shares = sorted(
+        (
+            (sum(norm_name(c) in have for c in lay.required_columns) / len(lay.required_columns), lay.id, lay)
+            for lay in layouts
+            if lay.required_columns
+        ),
+        key=lambda t: (-t[0], t[1]),
+    )
+    if not shares or shares[0][0] <= 0.5 or (len(shares) > 1 and shares[1][0] == shares[0][0]):
+        return None
+    return shares[0][2]
+
+
 def layout_from_header(label: str, header: list[str], registry: Registry | None = None) -> str:
     """The layout whose required columns are all in ``header`` (the most specific one if several are).
 
-    Raises :class:`SourceError` listing every layout and the columns it needs when none matches.
+    Raises :class:`SourceError`: "missing required column(s) ..." (with the expected and found columns)
+    when the header nearly matches one layout, otherwise "unknown layout" listing every CSV layout and
+    the columns it needs.
     """
-    registry = registry or default_registry()
+    layouts = csv_layouts(registry)
     have = {norm_name(h) for h in header}
-    matches = [lay for lay in registry.layouts if {norm_name(c) for c in lay.required_columns} <= have]
+    matches = [lay for lay in layouts if {norm_name(c) for c in lay.required_columns} <= have]
     if not matches:
-        needs = "; ".join(f"{lay.id} (needs {', '.join(lay.required_columns)})" for lay in registry.layouts)
+        near = _closest_layout(header, layouts)
+        if near is not None:
+            try:
+                match_columns(label, header, near.required_columns)
+            except SourceError as exc:
+                raise SourceError(
+                    label,
+                    f"{exc.problem} (the header is closest to layout {near.id})",
+                    column=exc.column,
+                    expected=exc.expected,
+                    found=exc.found,
+                ) from None
+        needs = "; ".join(f"{lay.id} (needs {', '.join(lay.required_columns)})" for lay in layouts)
         raise SourceError(
             label,
             f"unknown layout; header {', '.join(h for h in header if h) or '(empty)'} "
@@ -155,8 +196,13 @@ def load_panel(
     mapped to their successors from the succession table (``data_dictionary/organisations.yaml`` unless
     ``organisations`` is given).
 
-    With ``strict`` (the default) an input that cannot be read raises its :class:`SourceError`; otherwise the
-    error is recorded in a report's ``blocking`` list and the other inputs are still read.
+    With ``strict`` (the default) an input that cannot be read, or that its reader marks as not usable (a
+    compressed file cut short), raises its :class:`SourceError`; otherwise the problem is recorded in a
+    report's ``blocking`` list and the other inputs are still read (a cut-short file's complete rows are
+    then kept, so the report can say what it held).
+
+    Finally months far out of line with their neighbours get the quality flag "outlier"
+    (:func:`evaluation.quality.flag_outliers`); they stay in the panel.
 
     Returns the validated, sorted panel and one report per CSV or workbook read.
     """
@@ -170,7 +216,14 @@ def load_panel(
     failed: list[ReadReport] = []
     for path in _inputs(data_dir):
         try:
-            results.extend(read_file(path, registry))
+            read = read_file(path, registry)
+            if strict:
+                # A reader can keep what it could read of a damaged file (a cut-short download) and
+                # still mark the file as not usable; strict loading refuses it like an unreadable one.
+                for r in read:
+                    if r.report.blocking:
+                        raise SourceError(r.report.path, r.report.blocking[0].removeprefix(f"{r.report.path}: "))
+            results.extend(read)
         except SourceError as exc:
             if strict:
                 raise
@@ -185,7 +238,7 @@ def load_panel(
         _count_dropped(results, combined.loc[dropped, "_src"], "duplicate after organisation code mapping")
         combined = mapped
         combined = _resolve_across_files(combined, results)
-        panel = combine_panels([combined[PANEL_COLUMNS]])
+        panel = flag_outliers(combine_panels([combined[PANEL_COLUMNS]]), registry=registry)
     else:
         panel = combine_panels([])
     _note_documented_name_changes(results, organisations)

@@ -274,7 +274,9 @@ class LoadedCsv:
     """A CSV read as text: wanted columns (renamed to the layout's names), line numbers, and what was odd.
 
     ``set_aside`` maps a reason to the file lines that could not be read as rows at all (a truncated last
-    line, lines with more fields than the header); readers count them as read and rejected.
+    line, lines with more fields than the header); readers count them as read and rejected. ``blocking``
+    holds problems that make the file unusable even though some rows could be read (a compressed file cut
+    short: the rows after the cut are missing, not rejected).
     """
 
     source: CsvSource
@@ -283,6 +285,7 @@ class LoadedCsv:
     encoding: str
     set_aside: dict[str, list[int]] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
 
     def new_report(self, layout: str, per_row: int = 1) -> ReadReport:
         """A report for this CSV with the rows read (``per_row`` panel values per data row) and the lines
@@ -293,6 +296,7 @@ class LoadedCsv:
         for reason, lines in self.set_aside.items():
             report.reject(reason, len(lines) * per_row)
         report.findings.extend(self.findings)
+        report.blocking.extend(self.blocking)
         return report
 
 
@@ -315,9 +319,21 @@ def load_csv(
         raise SourceError(label, "empty file (no header row)", expected="a header row naming the columns")
     encoding = detect_encoding(raw)
     findings: list[str] = []
+    blocking: list[str] = []
     if not complete:
         findings.append(
             "The compressed file ends early (an interrupted download?); only complete rows were used."
+        )
+        # Unlike a bad row, the cut loses an unknown number of rows silently: the file cannot stand for
+        # the publication until it is downloaded again.
+        blocking.append(
+            str(
+                SourceError(
+                    label,
+                    "truncated: the compressed file ends early (an interrupted download?); "
+                    "download it again",
+                )
+            )
         )
     if encoding == "cp1252":
         findings.append(
@@ -377,7 +393,7 @@ def load_csv(
             f"{len(wide)} line(s) have more fields than the {len(header)} in the header (an unquoted comma "
             f"in a value?) and were not used: line(s) {shown}."
         )
-    return LoadedCsv(source, frame.reset_index(drop=True), lines, encoding, set_aside, findings)
+    return LoadedCsv(source, frame.reset_index(drop=True), lines, encoding, set_aside, findings, blocking)
 
 
 def _drop_truncated_last_line(raw: bytes, encoding: str, n_fields: int) -> tuple[bytes, list[int]]:

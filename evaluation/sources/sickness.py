@@ -34,8 +34,8 @@ from evaluation.sources.common import (
 )
 
 LAYOUT = "sickness_benchmarking"
-#: Layout id of the Excel tables' organisation-by-month sheet. It is read by this module only and has no
-#: entry in data_dictionary/layouts.yaml (that file describes CSV layouts matched by header).
+#: Layout id of the Excel tables' organisation-by-month sheet (its entry in data_dictionary/layouts.yaml has
+#: file type xlsx, so CSV header detection never considers it: the sheet is found by :func:`is_sickness_table`).
 TABLE_LAYOUT = "sickness_absence_table"
 ALL_STAFF = "all staff groups"
 # The published rate is rounded to 2 decimal places, so a recomputed rate can differ by up to 0.005.
