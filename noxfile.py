@@ -6,6 +6,7 @@
     nox -s notebooks   execute the notebooks (pass runner options after --, e.g. -- --data-dir DIR)
     nox -s docs        assemble and build the Sphinx site from the executed notebooks
     nox -s realdata    the four sites on the published NHS files in ../shared/data/real
+    nox -s validate    validation of the methods by simulation (refreshes docs/method_validation_results.md)
     nox -s bench       benchmarks that print their figures
     nox -s lock        regenerate requirements.lock from pyproject.toml
 
@@ -100,6 +101,14 @@ def lock(session: nox.Session) -> None:
     session.install("uv")
     session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
                 "--python-version", "3.11", "-o", LOCK)
+
+
+@nox.session
+def validate(session: nox.Session) -> None:
+    """Validation by simulation: 500 replicates per scenario; refreshes the site's Method validation table."""
+    _install(session)
+    session.run("evaluation", "simulate", "--replicates", "500", "--out", "build/validation",
+                "--docs-fragment", "docs/method_validation_results.md", *session.posargs)
 
 
 @nox.session

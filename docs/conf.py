@@ -21,7 +21,14 @@ language = "en"
 
 extensions = ["myst_nb"]  # myst_nb brings MyST; adding myst_parser too breaks the build
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "_generated/fragments", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+exclude_patterns = [
+    "_build",
+    "_generated/fragments",
+    "method_validation_results.md",
+    "**.ipynb_checkpoints",
+    "Thumbs.db",
+    ".DS_Store",
+]
 
 nb_execution_mode = "off"  # papermill executed these; myst-nb's cache never matches papermill's metadata
 nb_output_stderr = "remove"  # library warnings belong in the run log, not in front of stakeholders

@@ -34,6 +34,9 @@ class MeasureEvaluation:
     n_pre: int = 0
     n_post: int = 0
     caveats: list[str] = field(default_factory=list)
+    comparative: dict | None = None  # evaluation.methods.comparative.site_vs_comparators output
+    placebo: list[dict] = field(default_factory=list)  # in-time placebo go-live dates
+    covid_sensitivity: dict | None = None  # main model vs COVID-19 months left out
 
 
 @dataclass
@@ -84,7 +87,7 @@ def evaluate_measure(
     Months flagged as data-quality outliers (see :mod:`evaluation.quality`) stay on the charts but are
     left out of the model fit unless ``keep_outliers`` is true.
     """
-    from evaluation.methods.its import fit_its
+    from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
     from evaluation.methods.spc import xmr
     from evaluation.quality import exclude_outliers
 
@@ -151,6 +154,16 @@ def evaluate_measure(
         offset=exposure,
     )
     result.status = "ok"
+    # Robustness: in-time placebo dates (pre-period only) and the model with the COVID-19 months left out.
+    try:
+        placebo = placebo_its(fit_frame, intervention=go_live, value_type=measure.value_type)
+        result.placebo = placebo.to_dict("records")
+    except ValueError as exc:
+        result.caveats.append(f"Placebo dates could not be tested: {exc}.")
+    try:
+        result.covid_sensitivity = covid_sensitivity(fit_frame, intervention=go_live, value_type=measure.value_type)
+    except ValueError as exc:
+        result.caveats.append(f"The COVID-19 sensitivity analysis could not be run: {exc}.")
     if n_post < 12:
         result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
     return result
@@ -165,8 +178,15 @@ def evaluate_domain(
     intervention_date: str | dt.date | None = None,
     data_source: str = "synthetic",
     keep_outliers: bool = False,
+    comparative: bool = True,
+    min_coverage: float = 0.8,
 ) -> DomainEvaluation:
-    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel."""
+    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel.
+
+    The headline measure (the designated one, or the first that could be estimated) is also compared with
+    the comparator pool (:func:`evaluation.comparators.comparator_pool`) by comparative ITS and synthetic
+    control, unless ``comparative`` is false.
+    """
     site = registry.site(site_id)
     domain = registry.domain(domain_id)
     intervention = parse_intervention(intervention_date, site)
@@ -175,4 +195,32 @@ def evaluate_domain(
         series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
         offset = site.population if measure.value_type == "count" else None
         results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
-    return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
+    ev = DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
+    head = ev.headline
+    if comparative and head.status == "ok":
+        head.comparative = compare_with_pool(registry, panel, site, head.measure, intervention,
+                                             keep_outliers=keep_outliers, min_coverage=min_coverage)
+    return ev
+
+
+#: Fewer comparators than this and a synthetic control's placebo p-value cannot go below 1/6.
+MIN_COMPARATORS = 5
+
+
+def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
+                      intervention: dt.date, *, keep_outliers: bool = False, min_coverage: float = 0.8) -> dict:
+    """Comparative ITS and synthetic control of one site's measure against the comparator pool."""
+    from evaluation.comparators import comparator_pool
+    from evaluation.methods.comparative import site_vs_comparators
+    from evaluation.quality import OUTLIER_FLAG, has_flag
+
+    data = panel if keep_outliers else panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)]
+    pool = comparator_pool(data, registry, measure.id, site.ods_code, min_coverage=min_coverage)
+    if len(pool) < MIN_COMPARATORS:
+        return {"status": "skipped", "reason": f"only {len(pool)} comparator organisation(s) with enough data; "
+                f"at least {MIN_COMPARATORS} are needed", "comparators": pool}
+    out = site_vs_comparators(data[data["measure_id"] == measure.id], measure_id=measure.id, site_org=site.ods_code,
+                              comparator_orgs=pool, intervention=pd.Timestamp(intervention),
+                              value_type=measure.value_type)
+    out["status"] = "ok"
+    return out

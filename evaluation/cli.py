@@ -1,4 +1,4 @@
-"""Command line: ``evaluation synth | run | assemble | validate``.
+"""Command line: ``evaluation synth | run | assemble | validate | simulate``.
 
 Errors are one line on stderr (file, row, column and what was expected where they apply) with exit
 status 2; a failed notebook gives exit status 1 after the other notebooks have run. Set
@@ -56,6 +56,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return validate(args.data_dir)
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from evaluation.simulation import simulate_its, simulation_table_markdown, write_simulation
+
+    df = simulate_its(replicates=args.replicates, seed=args.seed, n_jobs=args.jobs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_simulation(df, out / "simulation.json")
+    table = simulation_table_markdown(df)
+    (out / "simulation.md").write_text(table + "\n", encoding="utf-8")
+    if args.docs_fragment:
+        header = (f"<!-- written by `evaluation simulate --replicates {args.replicates} --seed {args.seed}` "
+                  "(nox -s validate); do not edit by hand -->\n\n")
+        Path(args.docs_fragment).write_text(header + table + "\n", encoding="utf-8")
+    print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="evaluation", description="Community mental health evaluation workbook")
@@ -83,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--build-dir", default="build")
     a.add_argument("--docs-dir", default="docs")
     a.set_defaults(func=_cmd_assemble)
+
+    m = sub.add_parser("simulate", help="validate the ITS method by simulation (bias, RMSE, coverage, power)")
+    m.add_argument("--replicates", type=int, default=500)
+    m.add_argument("--seed", type=int, default=20240401)
+    m.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    m.add_argument("--out", default="build/validation")
+    m.add_argument("--docs-fragment", default=None, help="also write the table here for the site")
+    m.set_defaults(func=_cmd_simulate)
 
     v = sub.add_parser("validate", help="check a data folder: layouts, periods, coverage, data quality")
     v.add_argument("--data-dir", required=True)

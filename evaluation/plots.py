@@ -121,6 +121,47 @@ def its_chart(frame: pd.DataFrame, *, title: str, ylabel: str, intervention) -> 
     return fig
 
 
+def synthetic_control_chart(path: pd.DataFrame, *, title: str, ylabel: str, intervention) -> plt.Figure:
+    """The site's series against its synthetic control (a weighted mix of comparator providers)."""
+    fig, ax = plt.subplots(figsize=(9, 3.8), dpi=100)
+    x = pd.to_datetime(path["time"])
+    ax.plot(x, path["actual"], color=NHS["blue"], linewidth=1.8, marker="o", markersize=2.5, label="Site")
+    ax.plot(x, path["synthetic"], color=NHS["text"], linewidth=1.8, linestyle="--", label="Synthetic control")
+    ax.axvline(pd.Timestamp(intervention), color=NHS["grey"], linestyle=":", linewidth=1.5, label="Go-live")
+    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def forest_plot(meta: dict, *, title: str) -> plt.Figure:
+    """Forest plot: each site's effect and 95% CI (square sized by weight) and the pooled diamond."""
+    sites = meta["sites"]
+    n = len(sites)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * (n + 2)), dpi=100)
+    ys = list(range(n + 1, 1, -1))
+    for y, s in zip(ys, sites, strict=True):
+        ax.plot([s["ci_low"], s["ci_high"]], [y, y], color=NHS["text"], linewidth=1.5)
+        ax.scatter([s["estimate"]], [y], marker="s", s=40 + 260 * s["weight"], color=NHS["blue"], zorder=3)
+    p = meta["pooled"]
+    ax.fill([p["ci_low"], p["estimate"], p["ci_high"], p["estimate"]], [0.8, 1.1, 0.8, 0.5],
+            color=NHS["dark_blue"], zorder=3)
+    pi = meta.get("prediction_interval")
+    if pi:
+        ax.plot([pi["low"], pi["high"]], [0.8, 0.8], color=NHS["dark_blue"], linewidth=1, linestyle=":")
+    null = 0.0 if meta["scale"] == "difference" else 1.0
+    ax.axvline(null, color=NHS["grey"], linestyle="--", linewidth=1)
+    if meta["scale"] != "difference":
+        ax.set_xscale("log")
+    ax.set_yticks([*ys, 0.8], [s["label"] for s in sites] + ["Pooled (random effects)"])
+    ax.set_xlabel(meta["scale"].replace("_", " ") + " (step change at go-live)")
+    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+    ax.set_ylim(0.2, n + 1.8)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
     """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads."""
     stem = Path(stem)

@@ -108,6 +108,106 @@ def _estimate_dict(est) -> dict:
     }
 
 
+def _rounded(obj):
+    """Round every float in a nested structure (stable JSON)."""
+    if isinstance(obj, float):
+        return _round(obj)
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
+def _jsonable(obj):
+    """Timestamps to ISO dates and numpy scalars to Python, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "isoformat"):
+        return obj.date().isoformat() if hasattr(obj, "date") and callable(obj.date) else obj.isoformat()
+    if hasattr(obj, "item") and not isinstance(obj, str):
+        return obj.item()
+    return obj
+
+
+def robustness_sentence(m: MeasureEvaluation) -> str:
+    """The 12-month effect, placebo dates and COVID-19 sensitivity in plain English ('' without a model)."""
+    if m.its is None:
+        return ""
+    parts = []
+    twelve = (m.its.effects or {}).get("12")
+    if twelve:
+        rel = twelve["relative"]
+        word = "lower" if rel["estimate"] < 0 else "higher"
+        parts.append(f"Twelve months after go-live the model puts the measure {abs(rel['estimate']) * 100:.0f}% {word} "
+                     f"than expected (95% CI {rel['ci_low'] * 100:+.0f}% to {rel['ci_high'] * 100:+.0f}%).")
+    if m.placebo:
+        hits = sum(bool(p["excludes_null"]) for p in m.placebo)
+        reading = "as expected when nothing happened" if hits == 0 else "a warning that the series moves on its own"
+        parts.append(f"{hits} of {len(m.placebo)} placebo go-live dates before the real one showed a change "
+                     f"({reading}).")
+    cs = m.covid_sensitivity
+    if cs and cs.get("covid_excluded"):
+        s = cs["covid_excluded"]["step"]
+        parts.append(f"Leaving out the COVID-19 months instead of modelling them gives a step of {s['estimate']:.2f} "
+                     f"(95% CI {s['ci_low']:.2f} to {s['ci_high']:.2f}).")
+    return " ".join(parts)
+
+
+def comparative_dict(comp: dict | None) -> dict | None:
+    """The comparative results worth publishing: estimates, fit and inference, not per-donor series."""
+    if comp is None:
+        return None
+    if comp.get("status") != "ok":
+        return {"status": comp.get("status"), "reason": comp.get("reason", "")}
+    out: dict = {"status": "ok", "errors": comp.get("errors", {})}
+    cits = comp.get("comparative_its")
+    if cits:
+        out["comparative_its"] = {k: cits.get(k) for k in
+                                  ("design", "scale", "n_comparators", "n_pre", "n_post", "step", "slope", "did")}
+    sc = comp.get("synthetic_control")
+    if sc:
+        weights = sc.get("weights") or {}
+        top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        placebo = sc.get("placebo") or {}
+        out["synthetic_control"] = {
+            "design": sc.get("design"), "n_donors": sc.get("n_donors"), "pre_rmspe": sc.get("pre_rmspe"),
+            "post_rmspe": sc.get("post_rmspe"), "rmspe_ratio": sc.get("rmspe_ratio"), "effect": sc.get("effect"),
+            "top_weights": dict(top),
+            "placebo": {k: placebo.get(k) for k in ("statistic", "p_value", "rank", "n_placebos")},
+        }
+    return _rounded(out)
+
+
+def comparative_sentence(m: MeasureEvaluation) -> str:
+    """Plain-English summary of the comparison with other providers ('' when there is none)."""
+    comp = m.comparative
+    if not comp:
+        return ""
+    if comp.get("status") != "ok":
+        return f"No comparison with other providers: {comp.get('reason', 'not available')}."
+    parts = []
+    cits = comp.get("comparative_its")
+    if cits:
+        s = cits["step"]
+        scale = cits["scale"].replace("_", " ")
+        parts.append(f"Against the average of {cits['n_comparators']} comparator providers (comparative interrupted "
+                     f"time series), the step change was a {scale} of {s['estimate']:.2f} "
+                     f"(95% CI {s['ci_low']:.2f} to {s['ci_high']:.2f}).")
+    sc = comp.get("synthetic_control")
+    if sc and sc.get("effect"):
+        rel = sc["effect"].get("relative_change")
+        placebo = sc.get("placebo") or {}
+        if rel is not None:
+            word = "below" if rel < 0 else "above"
+            parts.append(f"A synthetic control built from those providers put the site {abs(rel) * 100:.0f}% {word} "
+                         f"its synthetic comparison after go-live; placebo test p = {placebo.get('p_value', 1):.2f} "
+                         f"(rank {placebo.get('rank')} of {(placebo.get('n_placebos') or 0) + 1}).")
+    return " ".join(parts)
+
+
 def measure_dict(ev: DomainEvaluation, m: MeasureEvaluation) -> dict:
     """The results-file entry for one measure."""
     entry: dict = {
@@ -126,6 +226,8 @@ def measure_dict(ev: DomainEvaluation, m: MeasureEvaluation) -> dict:
         "direction": direction_word(m),
         "summary": finding_sentence(ev, m),
         "caveats": list(m.caveats),
+        "comparative": comparative_dict(m.comparative),
+        "comparative_summary": comparative_sentence(m),
     }
     if m.its is not None:
         its = m.its
@@ -138,7 +240,14 @@ def measure_dict(ev: DomainEvaluation, m: MeasureEvaluation) -> dict:
             "step": _estimate_dict(its.step),
             "slope": _estimate_dict(its.slope),
             "pre_slope": _estimate_dict(its.pre_slope),
+            "autocorrelation": _round(its.autocorrelation),
+            "effects": _rounded(_jsonable(its.effects)),
+            "overdispersion_test": _rounded(_jsonable(its.overdispersion_test)),
+            "autocorrelation_test": _rounded(_jsonable(its.autocorrelation_test)),
         }
+        entry["placebo"] = _rounded(_jsonable(m.placebo))
+        entry["covid_sensitivity"] = _rounded(_jsonable(m.covid_sensitivity))
+        entry["robustness_summary"] = robustness_sentence(m)
     if m.xmr is not None:
         s = m.xmr.summary
         entry["spc"] = {

@@ -47,6 +47,10 @@ class Outcome:
     attempts: int = 1
 
 
+#: The cross-site synthesis notebook: run once, after the site notebooks, from their results files.
+CROSS_SITE_JOB = Job("all", "cross_site")
+
+
 def plan(registry: Registry, sites: list[str] | None, domains: list[str] | None) -> list[Job]:
     """The jobs for the chosen sites and domains (all when none are given), checked against the registry."""
     site_ids = sites or registry.site_ids
@@ -148,8 +152,10 @@ def run(
     progress: bool = True,
     notebook_dir: str | Path | None = None,
     keep_outliers: bool = False,
+    cross_site: bool = True,
 ) -> RunSummary:
-    """Execute every chosen site x domain notebook; write ``<build>/run_status.json``."""
+    """Execute every chosen site x domain notebook, then the cross-site synthesis (when two or more sites
+    succeeded and ``cross_site`` is true); write ``<build>/run_status.json``."""
     from evaluation.workbook import resolve_data_dir
 
     registry = registry or default_registry()
@@ -162,11 +168,16 @@ def run(
               "keep_outliers": bool(keep_outliers)}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     outcomes: list[Outcome] = []
-    with _Progress(progress, len(todo)) as advance, ProcessPoolExecutor(max_workers=workers) as pool:
-        nb_dir = str(notebook_dir) if notebook_dir else None
-        futures = {pool.submit(execute_job, job, params, str(build), nb_dir): job for job in todo}
-        for fut in as_completed(futures):
-            outcome = fut.result()
+    nb_dir = str(notebook_dir) if notebook_dir else None
+    with _Progress(progress, len(todo) + int(cross_site)) as advance:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(execute_job, job, params, str(build), nb_dir): job for job in todo}
+            for fut in as_completed(futures):
+                outcome = fut.result()
+                outcomes.append(outcome)
+                advance(outcome)
+        if cross_site and len({o.site for o in outcomes if o.ok}) >= 2:
+            outcome = execute_job(CROSS_SITE_JOB, params, str(build), nb_dir)
             outcomes.append(outcome)
             advance(outcome)
     outcomes.sort(key=lambda o: (o.site, o.domain))

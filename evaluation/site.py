@@ -44,7 +44,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def overview_fragment(registry: Registry, results: list[dict], status: dict) -> str:
+def overview_fragment(registry: Registry, results: list[dict], status: dict, cross_site: bool = False) -> str:
     """The overview: one row per site x domain with the headline finding, then the site toctree."""
     by_key = {(r["site"], r["domain"]): r for r in results}
     failed = {(o["site"], o["domain"]): o for o in status.get("outcomes", []) if not o["ok"]}
@@ -76,6 +76,9 @@ def overview_fragment(registry: Registry, results: list[dict], status: dict) -> 
     toctree = ["", "```{toctree}", ":maxdepth: 2", ":caption: Sites", ""]
     toctree += [f"_generated/sites/{s.id}/index" for s in registry.sites
                 if any((s.id, d) in failed or (s.id, d) in by_key for d in registry.domain_ids)]
+    if cross_site:
+        toctree += ["```", "", "```{toctree}", ":maxdepth: 1", ":caption: Across the sites", "",
+                    "_generated/cross_site"]
     toctree += ["```", ""]
     return "\n".join(lines) + "\n" + "\n".join(toctree)
 
@@ -260,8 +263,13 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
         "failed": [f"{o['site']}/{o['domain']}" for o in status.get("outcomes", []) if not o["ok"]],
     }
     (generated / "build_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    cross = build / "notebooks" / "all" / "cross_site.ipynb"
+    has_cross = ("all", "cross_site") in ok and cross.is_file()
+    if has_cross:
+        shutil.copyfile(cross, generated / "cross_site.ipynb")
+        n_notebooks += 1
     frag = generated / "fragments"
-    (frag / "overview.md").write_text(overview_fragment(registry, results, status), encoding="utf-8")
+    (frag / "overview.md").write_text(overview_fragment(registry, results, status, has_cross), encoding="utf-8")
     (frag / "data_dictionary.md").write_text(data_dictionary_fragment(registry), encoding="utf-8")
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
     return {"generated": str(generated), "n_notebooks": n_notebooks, **info}

@@ -15,7 +15,13 @@ import pandas as pd
 from evaluation.analysis import DomainEvaluation, MeasureEvaluation, evaluate_domain
 from evaluation.panel import ReadReport
 from evaluation.registry import Registry, default_registry
-from evaluation.report import finding_sentence, results_dict, write_json
+from evaluation.report import (
+    comparative_sentence,
+    finding_sentence,
+    results_dict,
+    robustness_sentence,
+    write_json,
+)
 
 DEFAULT_SYNTHETIC_DIR = Path("build") / "data" / "synthetic"
 SYNTHETIC_NOTICE = (
@@ -143,6 +149,29 @@ class DomainRun:
             plots.save_figure(fig, stem.with_name(stem.name + "_its"))
             out.append(plots.figure_html(fig, alt, "Segmented regression with seasonality and a COVID-19 term; "
                                                    "dashed line: expected without the change."))
+        robust = robustness_sentence(m)
+        if robust:
+            out.append(f"<h4>How robust is this?</h4><p>{html.escape(robust)}</p>")
+            if m.its.autocorrelation_test:
+                tests = [m.its.autocorrelation_test.get("interpretation", "")]
+                if m.its.overdispersion_test:
+                    tests.append(m.its.overdispersion_test.get("family_check", ""))
+                out.append(f"<p>Model checks: {html.escape('; '.join(t for t in tests if t))}.</p>")
+        comp_text = comparative_sentence(m)
+        if comp_text:
+            out.append(f"<h4>Compared with other providers</h4><p>{html.escape(comp_text)}</p>")
+            sc = (m.comparative or {}).get("synthetic_control")
+            if sc and sc.get("path"):
+                path = pd.DataFrame(sc["path"])
+                alt = (f"Chart of {name.lower()} at {site} against its synthetic control, a weighted mix of "
+                       f"{sc.get('n_donors')} comparator providers, indexed to the site's own pre-go-live average. "
+                       f"{comp_text}")
+                fig = plots.synthetic_control_chart(path, title=f"{name}: {site} and its synthetic control",
+                                                    ylabel="index (pre-go-live average = 1)",
+                                                    intervention=ev.intervention_date)
+                plots.save_figure(fig, stem.with_name(stem.name + "_synthetic_control"))
+                out.append(plots.figure_html(fig, alt, "Synthetic control: the site and a weighted mix of "
+                                                       "comparator providers matched on the years before go-live."))
         notes = list(m.caveats) + ([m.reason] if m.reason and m.status != "not_in_data" else [])
         if notes:
             items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.methods.its import Estimate, ITSResult, fit_its
+from evaluation.methods.its import Estimate, ITSResult, covid_sensitivity, fit_its, placebo_its
 
 SICILY_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "known-answers" / "its_sicily"
 SICILY_CSV = SICILY_DIR / "sicily.csv"
@@ -609,3 +609,308 @@ def test_ar1_default_covers_better_than_newey_west_under_autocorrelation() -> No
             hits[cov] += r.step.ci_low <= 0.85 <= r.step.ci_high
     assert hits["ar1"] / reps >= 0.91
     assert hits["ar1"] > hits["HAC"]
+
+
+# --------------------------------------------------------------------------------------------------
+# effects at 12 and 24 months, family and autocorrelation checks, diagnostics
+
+
+Z975 = 1.959963984540054
+
+
+def _rate_series(seed: int, n: int, n_pre: int, step: float = 2.0, slope: float = 0.1, phi: float = 0.0):
+    rng = np.random.default_rng(seed)
+    periods = _months("2010-01-01", n)
+    t = np.arange(1, n + 1, dtype=float)
+    post = (t > n_pre).astype(float)
+    e = np.zeros(n)
+    for i in range(n):
+        e[i] = (phi * e[i - 1] if i else 0.0) + rng.normal()
+    y = 50 + 0.1 * t + step * post + slope * (t - n_pre) * post + e
+    series = pd.DataFrame({"period": periods, "numerator": np.nan, "denominator": np.nan, "value": y})
+    return series, periods, t, post, y
+
+
+def test_rate_effects_match_hand_delta_method() -> None:
+    n, n_pre = 56, 36  # 20 post months: the 24-month effect cannot be given
+    series, periods, t, post, y = _rate_series(5, n, n_pre)
+    res = fit_its(series, intervention=periods[n_pre], value_type="rate", covid=None, harmonics=0,
+                  cov_type="nonrobust")
+    x = np.column_stack([np.ones(n), t, post, (t - n_pre) * post])
+    beta = np.linalg.lstsq(x, y, rcond=None)[0]
+    r = y - x @ beta
+    cov = (r @ r / (n - 4)) * np.linalg.inv(x.T @ x)
+    assert res.effects is not None and res.effects["24"] is None
+    e12 = res.effects["12"]
+    assert e12 is not None
+    assert e12["period"] == periods[n_pre + 11].strftime("%Y-%m-%d")  # the 12th month from go-live
+    x_f = np.array([1.0, n_pre + 12, 1.0, 12.0])
+    x_c = np.array([1.0, n_pre + 12, 0.0, 0.0])
+    f, c = x_f @ beta, x_c @ beta
+    se_abs = math.sqrt((x_f - x_c) @ cov @ (x_f - x_c))
+    assert e12["absolute"]["estimate"] == pytest.approx(beta[2] + 12 * beta[3], rel=1e-8)
+    assert e12["absolute"]["ci_low"] == pytest.approx(f - c - Z975 * se_abs, rel=1e-8)
+    assert e12["absolute"]["ci_high"] == pytest.approx(f - c + Z975 * se_abs, rel=1e-8)
+    g = x_f / c - f * x_c / c**2
+    se_rel = math.sqrt(g @ cov @ g)
+    assert e12["relative"]["estimate"] == pytest.approx(f / c - 1, rel=1e-8)
+    assert e12["relative"]["ci_low"] == pytest.approx(f / c - 1 - Z975 * se_rel, rel=1e-8)
+    assert e12["relative"]["ci_high"] == pytest.approx(f / c - 1 + Z975 * se_rel, rel=1e-8)
+    assert e12["fitted"] == pytest.approx(f, rel=1e-10) and e12["counterfactual"] == pytest.approx(c, rel=1e-10)
+
+
+def test_count_relative_effect_is_exact_on_the_log_scale() -> None:
+    series, pop, n_pre = _sim_counts()  # 24 post months
+    kw = {"intervention": series["period"].iloc[n_pre], "value_type": "count", "offset": pop}
+    res = fit_its(series, slope_change=False, **kw)
+    assert res.effects is not None
+    for h in ("12", "24"):
+        eff = res.effects[h]
+        assert eff is not None
+        # Without a slope term the relative effect at any horizon is the step's rate ratio minus 1.
+        assert eff["relative"]["estimate"] == pytest.approx(res.step.estimate - 1, rel=1e-10)
+        assert eff["relative"]["ci_low"] == pytest.approx(res.step.ci_low - 1, rel=1e-10)
+        assert eff["relative"]["ci_high"] == pytest.approx(res.step.ci_high - 1, rel=1e-10)
+        row = res.frame.loc[res.frame["period"] == pd.Timestamp(eff["period"])].iloc[0]
+        assert eff["absolute"]["estimate"] == pytest.approx(row["fitted"] - row["counterfactual"], rel=1e-10)
+        assert eff["absolute"]["ci_low"] < eff["absolute"]["estimate"] < eff["absolute"]["ci_high"]
+    with_slope = fit_its(series, **kw)
+    assert with_slope.effects is not None and with_slope.effects["24"] is not None
+    expected = math.exp(with_slope.params["post"] + 24 * with_slope.params["slope"]) - 1
+    assert with_slope.effects["24"]["relative"]["estimate"] == pytest.approx(expected, rel=1e-10)
+
+
+def test_proportion_effects_match_numerical_delta_method() -> None:
+    # The gradient is checked by finite differences of the effect as a function of the coefficients,
+    # with the model-based quasi-binomial covariance computed by hand.
+    rng = np.random.default_rng(2025)
+    n, n_pre = 48, 30
+    periods = _months("2010-01-01", n)
+    t = np.arange(1, n + 1, dtype=float)
+    post = (t > n_pre).astype(float)
+    denom = rng.integers(200, 300, size=n).astype(float)
+    num = rng.binomial(denom.astype(int), 1 / (1 + np.exp(-(-0.5 + 0.01 * t + 0.4 * post)))).astype(float)
+    series = pd.DataFrame({"period": periods, "numerator": num, "denominator": denom, "value": num / denom})
+    res = fit_its(series, intervention=periods[n_pre], value_type="proportion", covid=None, harmonics=0,
+                  cov_type="nonrobust")
+    beta = np.array([res.params[k] for k in ("const", "time", "post", "slope")])
+    x = np.column_stack([np.ones(n), t, post, (t - n_pre) * post])
+    p = 1 / (1 + np.exp(-(x @ beta)))
+    w = denom * p * (1 - p)
+    cov = res.dispersion * np.linalg.inv(x.T @ (x * w[:, None]))
+    x_f = np.array([1.0, n_pre + 12, 1.0, 12.0])
+    x_c = np.array([1.0, n_pre + 12, 0.0, 0.0])
+
+    def expit(v: float) -> float:
+        return 1 / (1 + math.exp(-v))
+
+    def grad(fun) -> np.ndarray:  # central differences
+        h = 1e-6
+        return np.array([(fun(beta + h * e) - fun(beta - h * e)) / (2 * h) for e in np.eye(4)])
+
+    def absolute(b: np.ndarray) -> float:
+        return expit(x_f @ b) - expit(x_c @ b)
+
+    def log_ratio(b: np.ndarray) -> float:
+        return math.log(expit(x_f @ b)) - math.log(expit(x_c @ b))
+
+    e12 = res.effects["12"] if res.effects else None
+    assert e12 is not None
+    se_abs = math.sqrt(grad(absolute) @ cov @ grad(absolute))
+    assert e12["absolute"]["estimate"] == pytest.approx(absolute(beta), rel=1e-8)
+    assert e12["absolute"]["ci_low"] == pytest.approx(absolute(beta) - Z975 * se_abs, rel=1e-5)
+    se_lr = math.sqrt(grad(log_ratio) @ cov @ grad(log_ratio))
+    assert e12["relative"]["estimate"] == pytest.approx(math.expm1(log_ratio(beta)), rel=1e-8)
+    assert e12["relative"]["ci_high"] == pytest.approx(math.expm1(log_ratio(beta) + Z975 * se_lr), rel=1e-5)
+    assert res.effects is not None and res.effects["24"] is None  # only 18 post months
+
+
+@pytest.mark.filterwarnings("ignore:Perfect separation")
+def test_effect_is_given_for_a_month_missing_from_the_series() -> None:
+    periods = _months("2019-01-01", 48)  # go-live 2021-09 (time 33): 16 post months
+    t = np.arange(1, 49)
+    post = (periods >= "2021-09-01").astype(float)
+    value = 10 + 0.5 * t + 3.0 * post + 0.2 * (t - 32) * post
+    series = pd.DataFrame({"period": periods, "numerator": np.nan, "denominator": np.nan, "value": value})
+    gap = series.drop(index=32 + 11).reset_index(drop=True)  # the 12th month from go-live (2022-08)
+    res = fit_its(gap, intervention="2021-09-01", value_type="rate", harmonics=0, cov_type="nonrobust")
+    e12 = res.effects["12"] if res.effects else None
+    assert e12 is not None and e12["period"] == "2022-08-01"
+    assert e12["absolute"]["estimate"] == pytest.approx(3.0 + 12 * 0.2, abs=1e-8)
+    assert e12["counterfactual"] == pytest.approx(10 + 0.5 * 44, abs=1e-8)
+
+
+def test_overdispersion_test_matches_pearson_chi2_by_hand() -> None:
+    series, pop, n_pre = _sim_counts()
+    res = fit_its(series, intervention=series["period"].iloc[n_pre], value_type="count", offset=pop)
+    od = res.overdispersion_test
+    assert od is not None
+    mu, y = res.frame["fitted"].to_numpy(), res.frame["observed"].to_numpy()
+    chi2 = float(np.sum((y - mu) ** 2 / mu))
+    df_resid = len(y) - len(res.params)
+    from scipy import stats
+
+    assert od["pearson_chi2"] == pytest.approx(chi2, rel=1e-6)
+    assert od["df_resid"] == df_resid
+    assert od["p_value"] == pytest.approx(stats.chi2.sf(chi2, df_resid), rel=1e-6)
+    assert od["family_check"].startswith("consistent with the Poisson variance")  # the data are Poisson
+
+    rng = np.random.default_rng(8)
+    periods = _months("2012-01-01", 72)
+    over = rng.negative_binomial(5, 5 / (5 + 300), size=72).astype(float)  # mean 300, variance 18,300
+    nb = fit_its(_count_frame(periods, over), intervention=periods[48], value_type="count")
+    assert nb.overdispersion_test is not None
+    assert nb.overdispersion_test["p_value"] < 0.001
+    assert nb.overdispersion_test["family_check"].startswith(
+        f"overdispersed (Pearson χ²/df = {nb.dispersion:.2f}, p < 0.001): quasi-likelihood scale used"
+    )
+    hac = fit_its(_count_frame(periods, over), intervention=periods[48], value_type="count", cov_type="HAC")
+    assert hac.overdispersion_test is not None and "Newey-West" in hac.overdispersion_test["family_check"]
+    rate, periods_r, *_ = _rate_series(1, 48, 30)
+    assert fit_its(rate, intervention=periods_r[30], value_type="rate").overdispersion_test is None
+
+
+def _ljung_box_by_hand(r: np.ndarray, lags: int) -> float:
+    d = r - r.mean()
+    n = len(d)
+    acfs = [float(d[k:] @ d[:-k] / (d @ d)) for k in range(1, lags + 1)]
+    return n * (n + 2) * sum(a * a / (n - k) for k, a in enumerate(acfs, start=1))
+
+
+def test_autocorrelation_test_matches_ljung_box_and_durbin_watson_by_hand() -> None:
+    from scipy import stats
+
+    n, n_pre = 96, 60
+    for phi, autocorrelated in ((0.7, True), (0.0, False)):
+        series, periods, *_ = _rate_series(21, n, n_pre, phi=phi)
+        res = fit_its(series, intervention=periods[n_pre], value_type="rate", covid=None)
+        test = res.autocorrelation_test
+        assert test is not None and res.residuals is not None
+        r = res.residuals["residual"].to_numpy()
+        # Gaussian Pearson residuals are the raw residuals.
+        assert np.allclose(r, res.frame["observed"] - res.frame["fitted"], atol=1e-9)
+        q = _ljung_box_by_hand(r, 12)
+        assert test["ljung_box"]["lags"] == 12
+        assert test["ljung_box"]["statistic"] == pytest.approx(q, rel=1e-8)
+        assert test["ljung_box"]["p_value"] == pytest.approx(stats.chi2.sf(q, 12), rel=1e-6)
+        assert test["durbin_watson"] == pytest.approx(float(np.sum(np.diff(r) ** 2) / np.sum(r**2)), rel=1e-10)
+        assert test["lag1_autocorrelation"] == res.autocorrelation
+        assert (test["ljung_box"]["p_value"] < 0.05) is autocorrelated
+        assert test["interpretation"].startswith("residual autocorrelation" if autocorrelated else "no clear")
+
+
+def test_diagnostics_gives_residuals_and_gap_aware_acf() -> None:
+    series, periods, *_ = _rate_series(3, 72, 48, phi=0.5)
+    gap = series.drop(index=[10, 11, 40]).reset_index(drop=True)
+    res = fit_its(gap, intervention=periods[48], value_type="rate")
+    d = json.loads(json.dumps(res.diagnostics()))
+    n = 72 - 3
+    assert len(d["residuals"]) == n
+    assert d["residuals"][0] == {
+        "period": "2010-01-01", "residual": pytest.approx(float(res.residuals["residual"].iloc[0])), "post": False
+    }
+    assert sum(r["post"] for r in d["residuals"]) == 24
+    assert d["acf"]["lags"] == list(range(1, 25))
+    assert d["acf"]["band"] == pytest.approx(Z975 / math.sqrt(n), rel=1e-12)
+    # Over calendar months: a missing month breaks the pairs either side of it instead of joining them.
+    full = np.full(72, np.nan)
+    months = (res.residuals["period"].dt.year * 12 + res.residuals["period"].dt.month).to_numpy()
+    full[months - months[0]] = res.residuals["residual"].to_numpy()
+    dev = full - np.nanmean(full)
+    for k in (1, 2, 12):
+        expected = np.nansum(dev[k:] * dev[:-k]) / np.nansum(dev * dev)
+        assert d["acf"]["values"][k - 1] == pytest.approx(expected, rel=1e-10)
+    assert d["autocorrelation_test"] == json.loads(json.dumps(res.autocorrelation_test))
+    assert d["overdispersion_test"] is None
+
+
+def test_to_dict_carries_effects_and_checks() -> None:
+    series, pop, n_pre = _sim_counts()
+    d = json.loads(json.dumps(fit_its(series, intervention=series["period"].iloc[n_pre], value_type="count",
+                                      offset=pop).to_dict()))
+    assert set(d["effects"]) == {"12", "24"}
+    assert set(d["effects"]["12"]["absolute"]) == {"estimate", "ci_low", "ci_high"}
+    assert d["overdispersion_test"]["family_check"]
+    assert d["autocorrelation_test"]["ljung_box"]["lags"] == 12
+
+
+# --------------------------------------------------------------------------------------------------
+# placebo dates and COVID-19 sensitivity
+
+
+def _counts_with_steps(steps: dict[int, float], n: int = 84, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    periods = _months("2014-01-01", n)
+    t = np.arange(1, n + 1, dtype=float)
+    eta = math.log(500) + 0.002 * t
+    for at, rr in steps.items():
+        eta = eta + math.log(rr) * (t > at)
+    return _count_frame(periods, rng.poisson(np.exp(eta)))
+
+
+def test_placebo_uses_only_pre_period_and_matches_direct_fits() -> None:
+    series = _counts_with_steps({60: 0.7})  # a real step at go-live 2019-01 (row 60), none before
+    go_live = series["period"].iloc[60]
+    out = placebo_its(series, intervention=go_live, value_type="count", covid=None)
+    assert list(out["offset_months"]) == [-24, -18, -12]
+    assert list(out["n_post"]) == [24, 18, 12] and list(out["n_pre"]) == [36, 42, 48]
+    pre = series.iloc[:60]
+    for row in out.itertuples():
+        direct = fit_its(pre, intervention=row.placebo_date, value_type="count", covid=None)
+        assert row.estimate == pytest.approx(direct.step.estimate, rel=1e-12)
+        assert row.ci_low == pytest.approx(direct.step.ci_low, rel=1e-12)
+        assert row.excludes_null == (row.ci_low > 1 or row.ci_high < 1)
+        assert row.note == ""
+    # Nothing after go-live can change a placebo result.
+    changed = series.copy()
+    changed.loc[60:, "value"] = changed.loc[60:, "value"] * 3
+    pd.testing.assert_frame_equal(placebo_its(changed, intervention=go_live, value_type="count", covid=None), out)
+
+
+def test_placebo_flags_an_earlier_change_and_skips_short_segments() -> None:
+    series = _counts_with_steps({48: 0.8, 60: 0.7})  # an earlier change 12 months before go-live
+    out = placebo_its(series, intervention=series["period"].iloc[60], value_type="count", covid=None,
+                      offsets=(-54, -12, -3), slope_change=False)
+    # -54 leaves 6 months before it, -3 leaves 3 after it: both skipped.
+    assert list(out["offset_months"]) == [-12]
+    assert bool(out["excludes_null"].iloc[0])
+    assert out["ci_low"].iloc[0] < 0.8 < out["ci_high"].iloc[0] < 1
+    with pytest.raises(ValueError, match="must be negative"):
+        placebo_its(series, intervention=series["period"].iloc[60], value_type="count", offsets=(6,))
+
+
+def test_placebo_cuts_the_offset_down_with_the_series() -> None:
+    series, pop, n_pre = _sim_counts()
+    go_live = series["period"].iloc[n_pre]
+    out = placebo_its(series, intervention=go_live, value_type="count", offset=pd.Series(pop), offsets=(-18,))
+    direct = fit_its(series.iloc[:n_pre], intervention=series["period"].iloc[n_pre - 18], value_type="count",
+                     offset=pop[:n_pre])
+    assert out["estimate"].iloc[0] == pytest.approx(direct.step.estimate, rel=1e-12)
+
+
+def test_covid_sensitivity_compares_term_with_exclusion() -> None:
+    rng = np.random.default_rng(9)
+    periods = _months("2016-04-01", 108)
+    t = np.arange(1, 109, dtype=float)
+    covid = ((periods >= "2020-03-01") & (periods <= "2021-03-01")).astype(float)
+    post = (periods >= "2022-04-01").astype(float)
+    counts = rng.poisson(np.exp(math.log(800) + 0.002 * t - 0.3 * covid + math.log(0.9) * post))
+    series = _count_frame(periods, counts)
+    out = covid_sensitivity(series, intervention="2022-04-01", value_type="count")
+    json.dumps(out)
+    main = fit_its(series, intervention="2022-04-01", value_type="count")
+    kept = series[~((series["period"] >= "2020-03-01") & (series["period"] <= "2021-03-01"))]
+    excl = fit_its(kept, intervention="2022-04-01", value_type="count", covid=None)
+    assert out["window"] == ["2020-03-01", "2021-03-01"]
+    assert out["main"]["step"]["estimate"] == pytest.approx(main.step.estimate, rel=1e-12)
+    assert out["covid_excluded"]["step"]["ci_high"] == pytest.approx(excl.step.ci_high, rel=1e-12)
+    assert out["covid_excluded"]["n_excluded"] == 13 and out["covid_excluded"]["n_months"] == 95
+    assert out["note"] == ""
+    # Both handle the dip, so they agree closely here; a model that ignored it would not.
+    assert out["covid_excluded"]["step"]["estimate"] == pytest.approx(out["main"]["step"]["estimate"], rel=0.03)
+    ignored = fit_its(series, intervention="2022-04-01", value_type="count", covid=None)
+    assert abs(math.log(ignored.step.estimate / main.step.estimate)) > 0.03
+
+    early, *_ = _sim_counts()  # 2010-2015: nothing to leave out
+    same = covid_sensitivity(early, intervention=early["period"].iloc[48], value_type="count")
+    assert same["covid_excluded"]["n_excluded"] == 0 and "same" in same["note"]

@@ -22,7 +22,8 @@ def _evaluation(measure_id: str, scale: str, step, site="lancashire"):
     reg = default_registry()
     m = reg.measure(measure_id)
     its = SimpleNamespace(scale=scale, model="x", cov_type="HAC", hac_maxlags=4, dispersion=1.2, step=step,
-                          slope=_est(1.0, 0.99, 1.01), pre_slope=_est(1.0, 0.99, 1.01))
+                          slope=_est(1.0, 0.99, 1.01), pre_slope=_est(1.0, 0.99, 1.01), autocorrelation=0.1,
+                          effects=None, overdispersion_test=None, autocorrelation_test=None)
     me = MeasureEvaluation(m, "ok", its=its, n_pre=60, n_post=30)
     ev = DomainEvaluation(reg.site(site), m.domain, reg.domain(m.domain).name, dt.date(2022, 4, 1), "synthetic", [me])
     return ev, me

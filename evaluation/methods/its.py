@@ -16,6 +16,12 @@ The family follows the kind of measure:
 * counts -> quasi-Poisson GLM, log link, optional exposure offset (reported as rate ratios);
 * proportions -> quasi-binomial GLM, logit link (reported as odds ratios);
 * rates -> Gaussian, identity link (reported as differences).
+
+Beyond the step and slope, a fit reports what a careful reader asks next: the effect 12 and 24 months
+after go-live on the display scale (``effects``), whether the family's variance held
+(``overdispersion_test``), whether the residuals are still autocorrelated (``autocorrelation_test``) and
+the data for a residual/ACF panel (:func:`diagnostics`). :func:`placebo_its` and
+:func:`covid_sensitivity` are the falsification and sensitivity analyses of the tutorial's checklist.
 """
 
 from __future__ import annotations
@@ -28,8 +34,21 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from statsmodels.stats.diagnostic import acorr_ljungbox
+from statsmodels.stats.stattools import durbin_watson
+from statsmodels.tsa.stattools import acf
 
-__all__ = ["Estimate", "ITSResult", "default_hac_maxlags", "fit_its"]
+__all__ = [
+    "COVID_WINDOW",
+    "EFFECT_HORIZONS",
+    "Estimate",
+    "ITSResult",
+    "covid_sensitivity",
+    "default_hac_maxlags",
+    "diagnostics",
+    "fit_its",
+    "placebo_its",
+]
 
 _FAMILIES: dict[str, tuple[str, str]] = {
     # value_type -> (model name, scale of step/slope estimates)
@@ -40,6 +59,18 @@ _FAMILIES: dict[str, tuple[str, str]] = {
 _COV_TYPES = ("ar1", "HAC", "nonrobust")
 MIN_PRE = 12
 MIN_POST = 3
+#: The default COVID-19 window of :func:`fit_its` (inclusive month starts), also the months
+#: :func:`covid_sensitivity` leaves out.
+COVID_WINDOW: tuple[str, str] = ("2020-03-01", "2021-03-01")
+#: Months after go-live at which :attr:`ITSResult.effects` reports the effect (month 1 = go-live month).
+EFFECT_HORIZONS: tuple[int, ...] = (12, 24)
+#: Ljung-Box test length: a year of monthly lags, so residual seasonality the harmonics missed shows up.
+LJUNG_BOX_LAGS = 12
+#: ACF lags for the diagnostics panel: two years.
+ACF_LAGS = 24
+# Placebo go-live dates need this much of the pre-period on each side of them.
+PLACEBO_MIN_PRE = 12
+PLACEBO_MIN_POST = 6
 
 
 @dataclass(frozen=True)
@@ -92,6 +123,21 @@ class ITSResult:
     frame: pd.DataFrame
     params: dict[str, float]
     autocorrelation: float = 0.0  # lag-1 autocorrelation of the Pearson residuals (before correction)
+    # Effect at each of EFFECT_HORIZONS months after go-live, keyed "12", "24" (strings, for JSON):
+    # {"period", "months_after", "fitted", "counterfactual", "absolute": {estimate, ci_low, ci_high},
+    # "relative": {...} or None}; None for a horizon the series does not reach.
+    effects: dict[str, dict[str, Any] | None] | None = None
+    # Pearson chi2 test of the Poisson/binomial variance; None for rates (Gaussian has no fixed variance).
+    overdispersion_test: dict[str, Any] | None = None
+    # Ljung-Box (to lag 12) and Durbin-Watson on the Pearson residuals.
+    autocorrelation_test: dict[str, Any] | None = None
+    # One row per month used: period, residual (Pearson), post; kept out of ``frame`` so that frame's
+    # columns stay as documented.
+    residuals: pd.DataFrame | None = None
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Residual and ACF data for a diagnostics panel; see :func:`diagnostics`."""
+        return diagnostics(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the headline results as a JSON-safe dict (no frame)."""
@@ -108,6 +154,9 @@ class ITSResult:
             "step": self.step.to_dict(),
             "slope": None if self.slope is None else self.slope.to_dict(),
             "pre_slope": self.pre_slope.to_dict(),
+            "effects": _json_safe(self.effects),
+            "overdispersion_test": _json_safe(self.overdispersion_test),
+            "autocorrelation_test": _json_safe(self.autocorrelation_test),
         }
 
 
@@ -270,12 +319,244 @@ def ar1_covariance(result: Any, x: np.ndarray, periods: pd.Series, rho_hat: floa
 
 
 def _estimate(b: float, se: float, z: float, exp: bool, df: float | None = None) -> Estimate:
-    dist = stats.t(df) if df else stats.norm
-    p = float(2 * dist.sf(abs(b / se))) if se > 0 else float("nan")
+    # sf called on the distribution rather than a frozen one: freezing costs more than the fit's
+    # linear algebra, which matters when the simulation study fits thousands of series.
+    if se > 0:
+        stat = abs(b / se)
+        p = float(2 * (stats.t.sf(stat, df) if df else stats.norm.sf(stat)))
+    else:
+        p = float("nan")
     lo, hi = b - z * se, b + z * se
     if exp:
         return Estimate(float(np.exp(b)), float(np.exp(lo)), float(np.exp(hi)), float(se), p)
     return Estimate(float(b), float(lo), float(hi), float(se), p)
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain Python types for JSON: numpy scalars to float/int/bool, NaN to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    return value
+
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _interval(estimate: float, se: float, q: float) -> dict[str, float]:
+    return {"estimate": float(estimate), "ci_low": float(estimate - q * se), "ci_high": float(estimate + q * se)}
+
+
+def _exp_interval(log_estimate: float, se: float, q: float) -> dict[str, float]:
+    # Relative effect exp(r) - 1 with the interval transformed from the log scale, so that it can never
+    # go below -100% and is exact for the log link.
+    return {
+        "estimate": float(math.expm1(log_estimate)),
+        "ci_low": float(math.expm1(log_estimate - q * se)),
+        "ci_high": float(math.expm1(log_estimate + q * se)),
+    }
+
+
+def _quad_se(g: np.ndarray, cov: np.ndarray) -> float:
+    return float(math.sqrt(max(float(g @ cov @ g), 0.0)))
+
+
+def _month_index(periods: Any) -> np.ndarray:
+    idx = pd.DatetimeIndex(periods)
+    return np.asarray(idx.year * 12 + idx.month, dtype=float)
+
+
+def _horizon_row(
+    h: int,
+    df: pd.DataFrame,
+    design: pd.DataFrame,
+    off: np.ndarray,
+    go_live: pd.Timestamp,
+    covid: tuple[str, str] | None,
+    harmonics: int,
+    slope_change: bool,
+) -> tuple[pd.Timestamp, np.ndarray, float] | None:
+    """Design row and log-exposure of the h-th month from go-live, or None if the series ends before it."""
+    target = go_live + pd.DateOffset(months=h - 1)
+    if target > df["period"].iloc[-1]:
+        return None
+    hit = np.flatnonzero(df["period"].to_numpy() == target.to_datetime64())
+    if hit.size:
+        i = int(hit[0])
+        return target, design.iloc[i].to_numpy(dtype=float), float(off[i])
+    # The month is a gap in the series: build its row from the same terms (reindexing drops a COVID
+    # column the fitted design left out), and interpolate the exposure, which moves slowly month to month.
+    ext = pd.concat([df[["period"]], pd.DataFrame({"period": [target]})], ignore_index=True)
+    ext = ext.sort_values("period", kind="mergesort").reset_index(drop=True)
+    rows = _design(ext, go_live, covid, harmonics, slope_change).reindex(columns=design.columns, fill_value=0.0)
+    x = rows.loc[(ext["period"] == target).to_numpy()].iloc[0].to_numpy(dtype=float)
+    o = float(np.interp(_month_index([target])[0], _month_index(df["period"]), off))
+    return target, x, o
+
+
+def _effects(
+    value_type: str,
+    df: pd.DataFrame,
+    design: pd.DataFrame,
+    beta: np.ndarray,
+    cov: np.ndarray,
+    off: np.ndarray,
+    q: float,
+    go_live: pd.Timestamp,
+    covid: tuple[str, str] | None,
+    harmonics: int,
+    slope_change: bool,
+) -> dict[str, dict[str, Any] | None]:
+    """Fitted minus counterfactual at each horizon, absolute and relative, by the delta method.
+
+    ``q`` is the interval multiplier of the fit (t for "ar1", normal otherwise), so these intervals
+    match the step's. The relative effect's interval is built on the log scale for counts (exact:
+    log(fitted/counterfactual) = step + h * slope) and proportions (delta method for log p_f - log p_c),
+    which keeps it above -100%; for rates, whose counterfactual can sit near zero, it is the delta
+    method on the natural scale of (fitted - counterfactual) / counterfactual.
+    """
+    cols = list(design.columns)
+    switch = [cols.index("post")] + ([cols.index("slope")] if slope_change else [])
+    out: dict[str, dict[str, Any] | None] = {}
+    for h in EFFECT_HORIZONS:
+        found = _horizon_row(h, df, design, off, go_live, covid, harmonics, slope_change)
+        if found is None:
+            out[str(h)] = None
+            continue
+        period, x_f, o = found
+        x_c = x_f.copy()
+        x_c[switch] = 0.0
+        eta_f, eta_c = float(x_f @ beta) + o, float(x_c @ beta) + o
+        diff_vec = x_f - x_c
+        relative: dict[str, float] | None
+        if value_type == "count":
+            mu_f, mu_c = math.exp(eta_f), math.exp(eta_c)
+            absolute = _interval(mu_f - mu_c, _quad_se(mu_f * x_f - mu_c * x_c, cov), q)
+            relative = _exp_interval(eta_f - eta_c, _quad_se(diff_vec, cov), q)
+        elif value_type == "proportion":
+            mu_f, mu_c = 1.0 / (1.0 + math.exp(-eta_f)), 1.0 / (1.0 + math.exp(-eta_c))
+            g_abs = mu_f * (1 - mu_f) * x_f - mu_c * (1 - mu_c) * x_c
+            absolute = _interval(mu_f - mu_c, _quad_se(g_abs, cov), q)
+            g_log = (1 - mu_f) * x_f - (1 - mu_c) * x_c  # gradient of log(p_f) - log(p_c)
+            relative = _exp_interval(math.log(mu_f) - math.log(mu_c), _quad_se(g_log, cov), q)
+        else:
+            mu_f, mu_c = eta_f, eta_c
+            absolute = _interval(mu_f - mu_c, _quad_se(diff_vec, cov), q)
+            if mu_c > 0:
+                g_rel = x_f / mu_c - mu_f * x_c / mu_c**2
+                relative = _interval(mu_f / mu_c - 1.0, _quad_se(g_rel, cov), q)
+            else:  # a relative change against a counterfactual at or below zero means nothing
+                relative = None
+        out[str(h)] = {
+            "period": period.strftime("%Y-%m-%d"),
+            "months_after": h,
+            "fitted": float(mu_f),
+            "counterfactual": float(mu_c),
+            "absolute": absolute,
+            "relative": relative,
+        }
+    return out
+
+
+def _overdispersion_test(value_type: str, mle: Any, cov_type: str) -> dict[str, Any] | None:
+    """Pearson chi2 / df against the Poisson or binomial variance (upper tail: overdispersion)."""
+    if value_type == "rate":
+        return None
+    chi2, df_resid = float(mle.pearson_chi2), float(mle.df_resid)
+    ratio = chi2 / df_resid
+    p_over = float(stats.chi2.sf(chi2, df_resid))
+    p_under = float(stats.chi2.cdf(chi2, df_resid))
+    family = "Poisson" if value_type == "count" else "binomial"
+    used = {
+        "HAC": "the Newey-West sandwich allows for it",
+        "ar1": "quasi-likelihood scale used",
+        "nonrobust": "quasi-likelihood scale used",
+    }[cov_type]
+    stat = f"Pearson χ²/df = {ratio:.2f}"
+    if p_over < 0.05:
+        check = f"overdispersed ({stat}, {_fmt_p(p_over)}): {used}"
+    elif p_under < 0.05:
+        # Under-dispersion usually means smoothed or imputed figures; the scale then narrows the intervals.
+        check = f"underdispersed ({stat}, {_fmt_p(p_under)} for under-dispersion): {used}, which narrows the intervals"
+    else:
+        check = f"consistent with the {family} variance ({stat}, {_fmt_p(p_over)})"
+    return {
+        "pearson_chi2": chi2,
+        "df_resid": df_resid,
+        "dispersion": ratio,
+        "p_value": p_over,
+        "family_check": check,
+    }
+
+
+def _autocorrelation_test(resid: np.ndarray, rho: float, cov_type: str) -> dict[str, Any]:
+    """Ljung-Box to lag 12 and Durbin-Watson on the Pearson residuals, in row order."""
+    n = len(resid)
+    lags = int(min(LJUNG_BOX_LAGS, max(1, n // 2)))
+    lb = acorr_ljungbox(resid, lags=[lags], return_df=True)
+    q_stat, p = float(lb["lb_stat"].iloc[-1]), float(lb["lb_pvalue"].iloc[-1])
+    allowed = {
+        "ar1": "the AR(1) standard errors allow for lag-1 dependence",
+        "HAC": "the Newey-West standard errors allow for it",
+        "nonrobust": "these model-based standard errors do not allow for it, so the intervals are too narrow",
+    }[cov_type]
+    if p < 0.05:
+        text = f"residual autocorrelation (Ljung-Box {_fmt_p(p)} over {lags} lags; lag-1 r = {rho:.2f}): {allowed}"
+    else:
+        text = f"no clear residual autocorrelation (Ljung-Box {_fmt_p(p)} over {lags} lags; lag-1 r = {rho:.2f})"
+    return {
+        "ljung_box": {"statistic": q_stat, "p_value": p, "lags": lags},
+        "durbin_watson": float(durbin_watson(resid)),
+        "lag1_autocorrelation": float(rho),
+        "interpretation": text,
+    }
+
+
+def diagnostics(result: ITSResult) -> dict[str, Any]:
+    """Data for a residual diagnostics panel (drawing is left to the plotting module).
+
+    Returns a JSON-safe dict with ``residuals`` (one record per month used: ``period`` ISO date,
+    ``residual`` Pearson residual, ``post`` bool), ``acf`` (``lags`` 1..24, or fewer for a short
+    series, ``values``, and ``band`` = 1.96 / sqrt(n), the approximate 95% limits for white noise)
+    and the fit's ``autocorrelation_test`` and ``overdispersion_test``. The ACF is computed over
+    calendar months: a gap is a missing value, not a join between the months either side of it.
+    """
+    if result.residuals is None:
+        raise ValueError("this ITSResult has no residuals (it was not produced by fit_its)")
+    res = result.residuals
+    r = res["residual"].to_numpy(dtype=float)
+    n = len(r)
+    months = _month_index(res["period"]).astype(int)
+    full = np.full(int(months[-1] - months[0]) + 1, np.nan)
+    full[months - months[0]] = r
+    nlags = int(min(ACF_LAGS, n - 1))
+    values = acf(full, nlags=nlags, fft=False, missing="conservative")[1:]
+    return _json_safe(
+        {
+            "residuals": [
+                {"period": p.strftime("%Y-%m-%d"), "residual": float(v), "post": bool(post)}
+                for p, v, post in zip(res["period"], r, res["post"], strict=True)
+            ],
+            "acf": {
+                "lags": list(range(1, nlags + 1)),
+                "values": [float(v) for v in values],
+                "band": float(stats.norm.ppf(0.975) / math.sqrt(n)),
+                "n": n,
+            },
+            "autocorrelation_test": result.autocorrelation_test,
+            "overdispersion_test": result.overdispersion_test,
+        }
+    )
 
 
 def fit_its(
@@ -465,6 +746,7 @@ def fit_its(
         }
     )
 
+    resid = np.asarray(mle.resid_pearson, dtype=float)
     return ITSResult(
         value_type=value_type,
         model=model_name,
@@ -480,4 +762,167 @@ def fit_its(
         n_post=n_post,
         frame=frame,
         params={k: float(v) for k, v in params.items()},
+        effects=_effects(value_type, df, design, beta, cov, off, z, go_live, covid, harmonics, slope_change),
+        overdispersion_test=_overdispersion_test(value_type, mle, cov_type),
+        autocorrelation_test=_autocorrelation_test(resid, rho, cov_type),
+        residuals=pd.DataFrame(
+            {"period": df["period"].to_numpy(), "residual": resid, "post": frame["post"].to_numpy()}
+        ),
     )
+
+
+def _usable_with_offset(
+    series: pd.DataFrame, offset: pd.Series | np.ndarray | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The series with month-start periods and the offset as an array in its row order, so that rows
+    can be selected from both together."""
+    df = series.copy()
+    df["period"] = _month_start(df["period"]).to_numpy()
+    arr = None if offset is None else _align_offset(offset, series)
+    return df, arr
+
+
+def placebo_its(
+    series: pd.DataFrame,
+    *,
+    intervention: str | pd.Timestamp,
+    value_type: str,
+    offsets: tuple[int, ...] = (-24, -18, -12),
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """In-time placebo tests: refit the model on the pre-intervention months with fake go-live dates.
+
+    Only the months before the real go-live are used, so the real effect cannot leak in; each fake
+    date is ``offset`` months before the real one (offsets must be negative). A placebo date is
+    skipped when fewer than 12 months of that pre-period fall before it or fewer than 6 from it on.
+    Nothing happened at these dates, so an interval that excludes the null (1 for ratios, 0 for
+    differences) more often than about 1 time in 20 suggests the model is picking up something other
+    than the intervention (a mis-specified trend or seasonality, or understated uncertainty).
+
+    ``kwargs`` are passed to :func:`fit_its` (``covid``, ``harmonics``, ``slope_change``,
+    ``cov_type``, ``offset``, ``alpha``, ...); an ``offset`` is aligned to ``series`` first and then
+    cut down with it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per placebo date fitted, in the order of ``offsets``: ``offset_months``,
+        ``placebo_date``, ``n_pre``, ``n_post``, ``scale``, ``estimate``, ``ci_low``, ``ci_high``,
+        ``p_value`` (the placebo step on the fit's natural scale) and ``excludes_null`` (bool). A
+        date whose model cannot be fitted (e.g. a design that is not of full rank) keeps its row with
+        missing estimates and the reason in ``note``; ``note`` is empty otherwise.
+    """
+    if value_type not in _FAMILIES:
+        raise ValueError(f"unknown value_type {value_type!r}; expected one of {', '.join(_FAMILIES)}")
+    bad = [o for o in offsets if int(o) >= 0]
+    if bad:
+        raise ValueError(f"placebo offsets must be negative (months before go-live), got {bad}")
+    go_live = pd.Timestamp(intervention).to_period("M").to_timestamp()
+    df, exposure = _usable_with_offset(series, kwargs.pop("offset", None))
+    keep = (df["period"] < go_live).to_numpy()
+    pre = df.loc[keep]
+    pre_exposure = None if exposure is None else exposure[keep]
+    usable = pre["value"].notna().to_numpy()
+    if value_type == "proportion":
+        usable &= pre["numerator"].notna().to_numpy() & pre["denominator"].notna().to_numpy()
+    usable_periods = pre.loc[usable, "period"]
+    scale = _FAMILIES[value_type][1]
+    null = 0.0 if scale == "difference" else 1.0
+    columns = [
+        "offset_months", "placebo_date", "n_pre", "n_post", "scale", "estimate", "ci_low", "ci_high",
+        "p_value", "excludes_null", "note",
+    ]  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for off_months in offsets:
+        fake = go_live + pd.DateOffset(months=int(off_months))
+        n_pre = int((usable_periods < fake).sum())
+        n_post = int((usable_periods >= fake).sum())
+        if n_pre < PLACEBO_MIN_PRE or n_post < PLACEBO_MIN_POST:
+            continue
+        row: dict[str, Any] = {
+            "offset_months": int(off_months), "placebo_date": fake, "n_pre": n_pre, "n_post": n_post,
+            "scale": scale, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+            "excludes_null": False, "note": "",
+        }  # fmt: skip
+        try:
+            res = fit_its(pre, intervention=fake, value_type=value_type, offset=pre_exposure, **kwargs)
+        except ValueError as exc:
+            row["note"] = str(exc)
+        else:
+            est = res.step
+            row.update(
+                estimate=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high, p_value=est.p_value,
+                excludes_null=bool(est.ci_low > null or est.ci_high < null),
+            )  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def covid_sensitivity(
+    series: pd.DataFrame,
+    *,
+    intervention: str | pd.Timestamp,
+    value_type: str,
+    window: tuple[str, str] = COVID_WINDOW,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """The main model against the same model fitted with the COVID-19 months left out.
+
+    The main model is :func:`fit_its` with ``kwargs`` as given (by default a COVID-19 indicator term
+    for ``window``). The sensitivity model drops every month in ``window`` (inclusive) from the data
+    and fits without a COVID term: the time term keeps calendar spacing across the hole, so the trend
+    is estimated from the months either side. If the two steps disagree materially, the headline
+    depends on how the pandemic months are handled and should be reported with that caveat.
+
+    Returns a JSON-safe dict: ``window`` (start, end), ``main`` and ``covid_excluded``, each with
+    ``description``, ``n_months``, ``scale``, ``step`` and ``slope`` (:meth:`Estimate.to_dict`, slope
+    None without a slope term); ``covid_excluded`` also has ``n_excluded``. If the reduced series
+    cannot be fitted (e.g. too few months remain before go-live), ``covid_excluded`` is None and
+    ``note`` gives the reason.
+    """
+    start, end = (pd.Timestamp(d).to_period("M").to_timestamp() for d in window)
+    if end < start:
+        raise ValueError(f"COVID window ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d})")
+    df, exposure = _usable_with_offset(series, kwargs.pop("offset", None))
+    main = fit_its(df, intervention=intervention, value_type=value_type, offset=exposure, **kwargs)
+
+    def summary(res: ITSResult, description: str) -> dict[str, Any]:
+        return {
+            "description": description,
+            "n_months": int(res.n_pre + res.n_post),
+            "scale": res.scale,
+            "step": res.step.to_dict(),
+            "slope": None if res.slope is None else res.slope.to_dict(),
+        }
+
+    covid_term = "covid" in main.params
+    out: dict[str, Any] = {
+        "window": [f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}"],
+        "main": summary(
+            main,
+            "all months, COVID-19 months modelled by an indicator term"
+            if covid_term
+            else "all months, no COVID-19 term",
+        ),
+        "covid_excluded": None,
+        "note": "",
+    }
+    drop = ((df["period"] >= start) & (df["period"] <= end)).to_numpy()
+    reduced_kwargs = {**kwargs, "covid": None}
+    try:
+        reduced = fit_its(
+            df.loc[~drop],
+            intervention=intervention,
+            value_type=value_type,
+            offset=None if exposure is None else exposure[~drop],
+            **reduced_kwargs,
+        )
+    except ValueError as exc:
+        out["note"] = f"the model without the COVID-19 months could not be fitted: {exc}"
+    else:
+        excluded = summary(reduced, "COVID-19 months left out of the fit (not modelled)")
+        excluded["n_excluded"] = int(main.n_pre + main.n_post - reduced.n_pre - reduced.n_post)
+        out["covid_excluded"] = excluded
+        if excluded["n_excluded"] == 0:
+            out["note"] = "no month of the series falls in the COVID-19 window, so the two models are the same"
+    return _json_safe(out)
