@@ -44,6 +44,32 @@ def test_every_site_and_domain_writes_a_results_file(synthetic_build: Path):
             assert m["summary"]
 
 
+def test_cross_site_synthesis_pools_every_its_measure(synthetic_build: Path):
+    reg = default_registry()
+    data = json.loads((synthetic_build / "synthesis" / "cross_site.json").read_text())
+    its_measures = {m.id for m in reg.measures if m.analysis == "its"}
+    assert set(data["meta_analysis"]) == its_measures
+    for meta in data["meta_analysis"].values():
+        assert meta["k"] == 4
+        assert meta["pooled"]["ci_low"] <= meta["pooled"]["estimate"] <= meta["pooled"]["ci_high"]
+    assert data["staggered_did"]["CCR70"]["status"] == "ok"
+
+
+def test_headline_comparative_results_cover_truth(synthetic_build: Path):
+    truth = json.loads((synthetic_build / "data" / "synthetic" / "truth.json").read_text())
+    covered = 0
+    for r in read_results(synthetic_build / "results"):
+        head = next(m for m in r["measures"] if m["headline"])
+        comp = head["comparative"]
+        assert comp["status"] == "ok", comp
+        step = comp["comparative_its"]["step"]
+        covered += step["ci_low"] <= truth["effects"][r["site"]][head["measure_id"]]["step"] <= step["ci_high"]
+        weights = comp["synthetic_control"]["top_weights"]
+        assert all(w >= 0 for w in weights.values())
+        assert 0 < comp["synthetic_control"]["placebo"]["p_value"] <= 1
+    assert covered >= 10
+
+
 def test_headline_step_interval_covers_truth_in_at_least_10_of_12(synthetic_build: Path):
     truth = json.loads((synthetic_build / "data" / "synthetic" / "truth.json").read_text())
     covered, cases = 0, []
@@ -60,7 +86,9 @@ def test_headline_step_interval_covers_truth_in_at_least_10_of_12(synthetic_buil
 
 
 def test_executed_notebooks_are_in_build_not_in_templates(synthetic_build: Path):
-    assert len(list((synthetic_build / "notebooks").glob("*/*.ipynb"))) == 12
+    executed = sorted(p.relative_to(synthetic_build / "notebooks").as_posix()
+                      for p in (synthetic_build / "notebooks").glob("*/*.ipynb"))
+    assert len(executed) == 13 and "all/cross_site.ipynb" in executed
     assert not list((ROOT / "notebooks").glob("*/*.ipynb"))
 
 
@@ -75,9 +103,10 @@ def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, 
                            str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reg = default_registry()
-    pages = ["index.html", "methods.html", "data_dictionary.html", "assumptions.html"]
+    pages = ["index.html", "methods.html", "data_dictionary.html", "assumptions.html", "method_validation.html",
+             "_generated/cross_site.html"]
     for s in reg.site_ids:
-        pages.append(f"_generated/sites/{s}/index.html")
+        pages += [f"_generated/sites/{s}/index.html", f"_generated/sites/{s}/data_quality.html"]
         pages += [f"_generated/sites/{s}/{d}.html" for d in reg.domain_ids]
     for page in pages:
         text = (out / page).read_text(encoding="utf-8")
@@ -86,6 +115,8 @@ def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, 
     for r in read_results(synthetic_build / "results"):
         head = next(m for m in r["measures"] if m["headline"])
         assert f"{head['its']['step']['estimate']:.2f}" in overview
+    cross = (out / "_generated" / "cross_site.html").read_text(encoding="utf-8")
+    assert "Across 4 sites" in cross and "Staggered difference-in-differences" in cross
     dictionary = (out / "data_dictionary.html").read_text(encoding="utf-8")
     for m in reg.measures:
         assert m.name in dictionary
