@@ -34,6 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.quiet,
         keep_outliers=args.keep_outliers,
+        comparator_min_coverage=args.comparator_min_coverage,
     )
     ok = len(summary.outcomes) - len(summary.failed)
     print(f"{ok} of {len(summary.outcomes)} notebooks succeeded ({summary.data_source} data: {summary.data_dir})")
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument("--keep-outliers", action="store_true",
                    help="fit models with months flagged as data-quality outliers (default: leave them out)")
+    r.add_argument("--comparator-min-coverage", type=float, default=0.8,
+                   help="comparators need values in this share of the site's months (default 0.8)")
     r.set_defaults(func=_cmd_run)
 
     a = sub.add_parser("assemble", help="write the Sphinx sources for the executed notebooks and results")

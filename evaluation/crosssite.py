@@ -48,7 +48,8 @@ def meta_by_measure(registry: Registry, results: list[dict]) -> dict[str, dict]:
     return out
 
 
-def staggered_by_headline(registry: Registry, panel: pd.DataFrame, *, keep_outliers: bool = False) -> dict:
+def staggered_by_headline(registry: Registry, panel: pd.DataFrame, *, keep_outliers: bool = False,
+                          min_coverage: float = 0.8) -> dict:
     """Staggered DiD across the sites for each domain's designated headline measure (where the data allow)."""
     from evaluation.comparators import comparator_pool
     from evaluation.methods.comparative import staggered_from_panel
@@ -63,7 +64,8 @@ def staggered_by_headline(registry: Registry, panel: pd.DataFrame, *, keep_outli
         if len(sites) < 2:
             out[measure.id] = {"status": "skipped", "reason": "fewer than two sites have this measure"}
             continue
-        pool = sorted(set.intersection(*[set(comparator_pool(data, registry, measure.id, code))
+        pool = sorted(set.intersection(*[set(comparator_pool(data, registry, measure.id, code,
+                                                             min_coverage=min_coverage))
                                           for code in sites]))
         if len(pool) < 5:
             out[measure.id] = {"status": "skipped", "reason": f"only {len(pool)} comparators with enough data"}
@@ -152,7 +154,8 @@ class CrossSiteRun:
 
 
 def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = "build",
-                   keep_outliers: bool = False, registry: Registry | None = None) -> CrossSiteRun:
+                   keep_outliers: bool = False, comparator_min_coverage: float = 0.8,
+                   registry: Registry | None = None) -> CrossSiteRun:
     """Pool the sites' results and run the staggered design; write ``<build>/synthesis/cross_site.json``."""
     from evaluation.sources import load_panel
     from evaluation.workbook import resolve_data_dir
@@ -163,7 +166,8 @@ def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = 
     folder, source = resolve_data_dir(data_dir, build)
     panel, _ = load_panel(folder)
     meta = meta_by_measure(registry, results)
-    staggered = staggered_by_headline(registry, panel, keep_outliers=keep_outliers)
+    staggered = staggered_by_headline(registry, panel, keep_outliers=keep_outliers,
+                                      min_coverage=comparator_min_coverage)
     data = {"data_source": source, "sites": sorted({r["site"] for r in results}),
             "meta_analysis": _rounded(meta), "staggered_did": staggered}
     path = write_json(data, build / "synthesis" / "cross_site.json")

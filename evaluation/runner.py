@@ -153,6 +153,7 @@ def run(
     notebook_dir: str | Path | None = None,
     keep_outliers: bool = False,
     cross_site: bool = True,
+    comparator_min_coverage: float = 0.8,
 ) -> RunSummary:
     """Execute every chosen site x domain notebook, then the cross-site synthesis (when two or more sites
     succeeded and ``cross_site`` is true); write ``<build>/run_status.json``."""
@@ -165,7 +166,7 @@ def run(
     # Resolve (and, for the default, generate) the data once, before any kernel starts.
     folder, source = resolve_data_dir(data_dir, build)
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
-              "keep_outliers": bool(keep_outliers)}
+              "keep_outliers": bool(keep_outliers), "comparator_min_coverage": float(comparator_min_coverage)}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     outcomes: list[Outcome] = []
     nb_dir = str(notebook_dir) if notebook_dir else None

@@ -140,7 +140,7 @@ def data_quality_page(registry: Registry, site_id: str, results: list[dict]) -> 
            "the readers did with every row. Months flagged as out of line with their neighbours (a likely "
            "incomplete submission) stay on the charts but are left out of the models unless the run keeps them.",
            "", "## Measures", "",
-           "| Measure | Period type | First | Last | Months | Missing months | Suppressed | Outlier months "
+           "| Measure | Period types (rows) | First | Last | Months | Missing months | Suppressed | Outlier months "
            "| Provisional months |",
            "|---|---|---|---|---|---|---|---|---|"]
     files: dict[str, dict] = {}
@@ -150,8 +150,9 @@ def data_quality_page(registry: Registry, site_id: str, results: list[dict]) -> 
             if not q or not q.get("months_present"):
                 out.append(f"| {_esc(m['name'])} | - | - | - | 0 | - | - | - | - |")
                 continue
+            types = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(q.get("period_types", {}).items()))
             out.append(
-                f"| {_esc(m['name'])} | {q['period_type'].replace('_', ' ')} | {q['first_month']} | {q['last_month']} "
+                f"| {_esc(m['name'])} | {_esc(types)} | {q['first_month']} | {q['last_month']} "
                 f"| {q['months_present']} | {_esc(_months_text(q['missing_months']))} "
                 f"| {q['share_suppressed']:.0%} | {_esc(_months_text(q['outlier_months']))} "
                 f"| {_esc(_months_text(q['provisional_months']))} |")

@@ -229,6 +229,7 @@ def run_domain(
     intervention_date: str = "",
     build_dir: str | Path = "build",
     keep_outliers: bool = False,
+    comparator_min_coverage: float = 0.8,
     registry: Registry | None = None,
 ) -> DomainRun:
     """Load the data, evaluate one site x domain, and write ``<build>/results/<site>/<domain>.json``."""
@@ -241,11 +242,12 @@ def run_domain(
     folder, source = resolve_data_dir(data_dir, build_dir)
     panel, reports = load_panel(folder)
     ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source,
-                         keep_outliers=keep_outliers)
+                         keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
     measure_ids = [m.measure.id for m in ev.measures]
     inputs = _inputs_used(panel, reports, ev.site.ods_code, measure_ids, folder)
     results = results_dict(ev, inputs)
     results["keep_outliers"] = bool(keep_outliers)
+    results["comparator_min_coverage"] = float(comparator_min_coverage)
     quality = quality_summary(panel, reports, ev.site.ods_code, measure_ids, registry=registry)
     for entry in results["measures"]:
         entry["data_quality"] = quality["measures"].get(entry["measure_id"])

@@ -197,3 +197,5 @@ def test_real_data_build_runs_every_site_and_builds_the_site(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     overview = (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
     assert "Synthetic demonstration data" not in overview
+    quality = (tmp_path / "html" / "_generated" / "sites" / "lancashire" / "data_quality.html").read_text()
+    assert "Row accounting" in quality and "2016-11" in quality  # RW5's incomplete MHS32 month is listed
