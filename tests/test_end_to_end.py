@@ -199,3 +199,17 @@ def test_real_data_build_runs_every_site_and_builds_the_site(tmp_path: Path):
     assert "Synthetic demonstration data" not in overview
     quality = (tmp_path / "html" / "_generated" / "sites" / "lancashire" / "data_quality.html").read_text()
     assert "Row accounting" in quality and "2016-11" in quality  # RW5's incomplete MHS32 month is listed
+
+
+def test_two_builds_of_the_same_inputs_are_byte_identical(synthetic_build: Path, tmp_path: Path):
+    """Results files and figure downloads do not depend on the build folder, the time or the process."""
+    data = str(synthetic_build / "data" / "synthetic")
+    for name in ("a", "b"):
+        summary = run(sites=["cheshire_wirral"], domains=["referral_acceptance"], data_dir=data,
+                      build_dir=tmp_path / name, progress=False, cross_site=False)
+        assert not summary.failed
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file() and p.parts[len((tmp_path / "a").parts)] in ("results", "figures"))
+    assert any(f.suffix == ".json" for f in files) and any(f.suffix == ".svg" for f in files)
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
