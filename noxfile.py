@@ -6,6 +6,7 @@
     nox -s notebooks   execute the notebooks (pass runner options after --, e.g. -- --data-dir DIR)
     nox -s docs        assemble and build the Sphinx site from the executed notebooks
     nox -s realdata    the four sites on the published NHS files in ../shared/data/real
+    nox -s browser     build the site and check every page in headless Chromium (console, images, links, axe)
     nox -s validate    validation of the methods by simulation (refreshes docs/method_validation_results.md)
     nox -s bench       benchmarks that print their figures
     nox -s lock        regenerate requirements.lock from pyproject.toml
@@ -101,6 +102,27 @@ def lock(session: nox.Session) -> None:
     session.install("uv")
     session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
                 "--python-version", "3.11", "-o", LOCK)
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Build the site, then check every page in headless Chromium: console, images, links, axe-core.
+
+    Uses Debian's chromium and chromium-driver (installed with apt-get when missing and run as root) and
+    axe-core from the npm registry; nothing else is downloaded. Screenshots go to build/browser/screenshots.
+    """
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", "chromium-driver", external=True,
+                    env={"DEBIAN_FRONTEND": "noninteractive"})
+    _install(session)
+    if "--no-build" not in session.posargs:  # other options go to the runner, e.g. -- --data-dir DIR
+        _run_notebooks(session, [a for a in session.posargs if a != "--no-build"])
+        _build_docs(session)
+    axe = session.run("bash", "tests/browser/install_axe.sh", "build/browser", external=True, silent=True)
+    axe_path = (axe or "").strip().splitlines()[-1]
+    session.run("python", "tests/browser/site_check.py", "--site", "docs/_build/html", "--axe", axe_path,
+                "--screenshots", "build/browser/screenshots")
 
 
 @nox.session

@@ -41,10 +41,14 @@ html_theme = "sphinx_book_theme"
 html_title = "CMH transformation evaluation"
 html_static_path = ["_static"]
 html_css_files = ["nhs.css"]
+# Accessibility repairs to the theme's markup that CSS cannot make (unnamed navigation toggles and scrollable
+# regions, search buttons whose name differs from their visible label); checked by tests/browser.
+html_js_files = [("a11y.js", {"defer": "defer"})]
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_copy_source = False
-html_context = {"build_info": BUILD_INFO}
+# An explicit default colour mode stops pydata-sphinx-theme logging "invalid theme mode" on a first visit.
+html_context = {"build_info": BUILD_INFO, "default_mode": "auto"}
 html_theme_options = {
     "show_toc_level": 2,
     "home_page_in_toc": True,

@@ -118,7 +118,7 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
         elif domain.id in by_domain:
             head = next(m for m in by_domain[domain.id]["measures"] if m["headline"])
             out.append(f"- **{domain.name}**: {head['summary']} "
-                       f"({{doc}}`details <{domain.id}>`)")
+                       f"({{doc}}`{domain.name.lower()}: details <{domain.id}>`)")
     out += ["", "What the input files hold for this site, and what was done with every row: "
             "{doc}`data quality <data_quality>`."]
     out += ["", "```{toctree}", ":maxdepth: 1", ":hidden:", ""] + notebooks + ["```", ""]
