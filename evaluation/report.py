@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from evaluation.analysis import DomainEvaluation, MeasureEvaluation
+from evaluation.jsonsafe import json_safe
 
 SCALE_WORDS = {
     "rate_ratio": "rate ratio",
@@ -116,19 +117,6 @@ def _rounded(obj):
         return {k: _rounded(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_rounded(v) for v in obj]
-    return obj
-
-
-def _jsonable(obj):
-    """Timestamps to ISO dates and numpy scalars to Python, recursively."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "isoformat"):
-        return obj.date().isoformat() if hasattr(obj, "date") and callable(obj.date) else obj.isoformat()
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        return obj.item()
     return obj
 
 
@@ -241,12 +229,12 @@ def measure_dict(ev: DomainEvaluation, m: MeasureEvaluation) -> dict:
             "slope": _estimate_dict(its.slope),
             "pre_slope": _estimate_dict(its.pre_slope),
             "autocorrelation": _round(its.autocorrelation),
-            "effects": _rounded(_jsonable(its.effects)),
-            "overdispersion_test": _rounded(_jsonable(its.overdispersion_test)),
-            "autocorrelation_test": _rounded(_jsonable(its.autocorrelation_test)),
+            "effects": _rounded(json_safe(its.effects)),
+            "overdispersion_test": _rounded(json_safe(its.overdispersion_test)),
+            "autocorrelation_test": _rounded(json_safe(its.autocorrelation_test)),
         }
-        entry["placebo"] = _rounded(_jsonable(m.placebo))
-        entry["covid_sensitivity"] = _rounded(_jsonable(m.covid_sensitivity))
+        entry["placebo"] = _rounded(json_safe(m.placebo))
+        entry["covid_sensitivity"] = _rounded(json_safe(m.covid_sensitivity))
         entry["robustness_summary"] = robustness_sentence(m)
     if m.xmr is not None:
         s = m.xmr.summary

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from evaluation.jsonsafe import json_safe
 from evaluation.methods.its import COVID_WINDOW, fit_its
 from evaluation.synthetic import _MEASURE_MODELS, _RECEIVED_MODEL, KNOWN_EFFECTS
 
@@ -396,18 +397,6 @@ def simulation_table_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_simulation(df: pd.DataFrame, path: Path | str) -> Path:
     """Write the results and their settings to a JSON file; returns the path."""
     path = Path(path)
@@ -424,9 +413,9 @@ def write_simulation(df: pd.DataFrame, path: Path | str) -> Path:
         },
         "acceptance": ACCEPTANCE,
         "settings": {k: df.attrs.get(k) for k in ("replicates", "seed", "n_jobs", "elapsed_seconds")},
-        "scenarios": [_clean(dict(r)) for r in df.to_dict(orient="records")],
+        "scenarios": [json_safe(dict(r)) for r in df.to_dict(orient="records")],
     }
     with path.open("w", encoding="utf-8", newline="\n") as fh:
-        json.dump(_clean(doc), fh, indent=2, ensure_ascii=False)
+        json.dump(json_safe(doc), fh, indent=2, ensure_ascii=False)
         fh.write("\n")
     return path

@@ -58,6 +58,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from evaluation.jsonsafe import json_safe
+
 __all__ = [
     "MIN_NEVER_TREATED",
     "MIN_POST",
@@ -84,26 +86,6 @@ _CONTROL_GROUPS: dict[str, str] = {"never_treated": "nevertreated", "not_yet_tre
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain Python types for JSON: numpy scalars to float/int/bool, NaN/inf to None, dates to ISO strings."""
-    if isinstance(value, Mapping):
-        return {str(_json_safe(k)) if not isinstance(k, str) else k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, pd.Timestamp | np.datetime64):
-        ts = pd.Timestamp(value)
-        return None if pd.isna(ts) else ts.strftime("%Y-%m-%d")
-    if value is pd.NaT:
-        return None
-    return value
 
 
 def _check_value_type(value_type: str) -> None:
@@ -327,7 +309,7 @@ def comparative_its(
             "se_link": se,
         }
 
-    return _json_safe(
+    return json_safe(
         {
             "design": "comparative interrupted time series (site minus comparator mean on the link scale)",
             "treated_unit": treated_unit,
@@ -495,7 +477,7 @@ def synthetic_control(
             "pre_rmspe": pre_fits,
         }
 
-    return _json_safe(
+    return json_safe(
         {
             "design": "synthetic control (pysyncon.Synth, weights fitted to every pre-period outcome)",
             "treated_unit": treated_unit,
@@ -553,9 +535,9 @@ class StaggeredDiDResult:
         """JSON-safe dictionary of everything."""
 
         def records(table: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: _json_safe(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+            return [{k: json_safe(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
 
-        return _json_safe(
+        return json_safe(
             {
                 "att_gt": records(self.att_gt),
                 "simple": self.simple,
@@ -1027,7 +1009,7 @@ def staggered_did(
         "time_unit": "month" if datetime_time else "period",
         "n_units": len(units),
         "n_never_treated": n_never,
-        "cohorts": {str(_json_safe(label(c))): [str(units[i]) for i in np.flatnonzero(unit_g == c)] for c in sizes},
+        "cohorts": {str(json_safe(label(c))): [str(units[i]) for i in np.flatnonzero(unit_g == c)] for c in sizes},
         "dropped_incomplete_units": incomplete,
         "inference": "placebo-in-space" if use_placebo else "analytic (influence function)",
         "n_placebo": 0 if draws_att is None else int(draws_att.shape[0]),
@@ -1254,7 +1236,7 @@ def site_vs_comparators(
     except ValueError as exc:
         result["synthetic_control"] = None
         result["errors"]["synthetic_control"] = str(exc)
-    return _json_safe(result)
+    return json_safe(result)
 
 
 def staggered_from_panel(
@@ -1317,4 +1299,4 @@ def staggered_from_panel(
             "comparators_requested": list(comps),
         }
     )
-    return _json_safe(out)
+    return json_safe(out)

@@ -38,6 +38,8 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 from statsmodels.tsa.stattools import acf
 
+from evaluation.jsonsafe import json_safe
+
 __all__ = [
     "COVID_WINDOW",
     "EFFECT_HORIZONS",
@@ -154,9 +156,9 @@ class ITSResult:
             "step": self.step.to_dict(),
             "slope": None if self.slope is None else self.slope.to_dict(),
             "pre_slope": self.pre_slope.to_dict(),
-            "effects": _json_safe(self.effects),
-            "overdispersion_test": _json_safe(self.overdispersion_test),
-            "autocorrelation_test": _json_safe(self.autocorrelation_test),
+            "effects": json_safe(self.effects),
+            "overdispersion_test": json_safe(self.overdispersion_test),
+            "autocorrelation_test": json_safe(self.autocorrelation_test),
         }
 
 
@@ -330,23 +332,6 @@ def _estimate(b: float, se: float, z: float, exp: bool, df: float | None = None)
     if exp:
         return Estimate(float(np.exp(b)), float(np.exp(lo)), float(np.exp(hi)), float(se), p)
     return Estimate(float(b), float(lo), float(hi), float(se), p)
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain Python types for JSON: numpy scalars to float/int/bool, NaN to None, tuples to lists."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
-    return value
 
 
 def _fmt_p(p: float) -> str:
@@ -541,7 +526,7 @@ def diagnostics(result: ITSResult) -> dict[str, Any]:
     full[months - months[0]] = r
     nlags = int(min(ACF_LAGS, n - 1))
     values = acf(full, nlags=nlags, fft=False, missing="conservative")[1:]
-    return _json_safe(
+    return json_safe(
         {
             "residuals": [
                 {"period": p.strftime("%Y-%m-%d"), "residual": float(v), "post": bool(post)}
@@ -925,4 +910,4 @@ def covid_sensitivity(
         out["covid_excluded"] = excluded
         if excluded["n_excluded"] == 0:
             out["note"] = "no month of the series falls in the COVID-19 window, so the two models are the same"
-    return _json_safe(out)
+    return json_safe(out)
