@@ -74,6 +74,15 @@ plt.rcParams.update(
 )
 
 
+def _finish(fig: plt.Figure, ax: plt.Axes, title: str, ylabel: str) -> plt.Figure:
+    """The layout every time-series chart shares: left-aligned title, y label, legend outside on the right."""
+    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def spc_chart(points: pd.DataFrame, *, title: str, ylabel: str, intervention=None) -> plt.Figure:
     """An XmR chart: the series, mean and process limits per phase, points coloured by Making Data Count rule."""
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
@@ -94,11 +103,7 @@ def spc_chart(points: pd.DataFrame, *, title: str, ylabel: str, intervention=Non
     if intervention is not None:
         ax.axvline(pd.Timestamp(intervention), color=NHS["dark_blue"], linestyle=":", linewidth=1.5,
                    label="Go-live (limits recalculated)")
-    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, ylabel)
 
 
 def its_chart(frame: pd.DataFrame, *, title: str, ylabel: str, intervention) -> plt.Figure:
@@ -114,11 +119,7 @@ def its_chart(frame: pd.DataFrame, *, title: str, ylabel: str, intervention) -> 
     ax.plot(x[post], frame.loc[post, "counterfactual"], color=NHS["dark_blue"], linewidth=2, linestyle="--",
             label="Expected without the change", zorder=3)
     ax.axvline(pd.Timestamp(intervention), color=NHS["text"], linestyle=":", linewidth=1.5, label="Go-live")
-    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, ylabel)
 
 
 def synthetic_control_chart(path: pd.DataFrame, *, title: str, ylabel: str, intervention) -> plt.Figure:
@@ -128,11 +129,7 @@ def synthetic_control_chart(path: pd.DataFrame, *, title: str, ylabel: str, inte
     ax.plot(x, path["actual"], color=NHS["blue"], linewidth=1.8, marker="o", markersize=2.5, label="Site")
     ax.plot(x, path["synthetic"], color=NHS["text"], linewidth=1.8, linestyle="--", label="Synthetic control")
     ax.axvline(pd.Timestamp(intervention), color=NHS["grey"], linestyle=":", linewidth=1.5, label="Go-live")
-    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, ylabel)
 
 
 def forest_plot(meta: dict, *, title: str) -> plt.Figure:
