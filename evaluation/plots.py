@@ -1,4 +1,4 @@
-"""Charts in the NHS palette: SPC (XmR) and interrupted time series with its counterfactual band.
+"""Charts in the NHS palette: SPC (XmR), interrupted time series with its counterfactual band and residual diagnostics.
 
 Figures are returned as matplotlib objects and published with :func:`figure_html`, which embeds the PNG
 with alt text that states the finding (myst-nb renders the HTML output as it is). Series are told apart by
@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are rendered to files; no display is needed in a kernel or CI
 
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -74,11 +75,15 @@ plt.rcParams.update(
 )
 
 
-def _finish(fig: plt.Figure, ax: plt.Axes, title: str, ylabel: str) -> plt.Figure:
-    """The layout every time-series chart shares: left-aligned title, y label, legend outside on the right."""
+def _finish(fig: plt.Figure, ax: plt.Axes, title: str, ylabel: str, *, legend_outside: bool = True) -> plt.Figure:
+    """The layout every chart shares: left-aligned title, y label, legend outside on the right (or, in a
+    panel with neighbours, inside the axes)."""
     ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
     ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    if legend_outside:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    else:
+        ax.legend(loc="upper right", frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -157,6 +162,58 @@ def forest_plot(meta: dict, *, title: str) -> plt.Figure:
     ax.set_ylim(0.2, n + 1.8)
     fig.tight_layout()
     return fig
+
+
+def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
+    """Residual diagnostics of an ITS fit in three panels, from :func:`evaluation.methods.its.diagnostics`.
+
+    Left: Pearson residuals over time (circles before go-live, triangles after), so drift, outliers
+    or a missed break show. Middle: the autocorrelation function of those residuals (bars) and of the
+    residuals left once the AR(1) error model is allowed for (diamonds), with the ±1.96/sqrt(n)
+    white-noise band. Right: normal Q-Q plot of the latter.
+    """
+    fig, (ax_t, ax_acf, ax_qq) = plt.subplots(1, 3, figsize=(11, 3.6), dpi=100,
+                                              gridspec_kw={"width_ratios": [1.5, 1.2, 1.0]})
+    res = pd.DataFrame(diag["residuals"])
+    x = pd.to_datetime(res["period"])
+    post = res["post"].astype(bool)
+    ax_t.axhline(0, color=NHS["grey"], linewidth=0.8)
+    ax_t.plot(x, res["residual"], color=NHS["mid_grey"], linewidth=0.7, zorder=1)
+    ax_t.scatter(x[~post], res.loc[~post, "residual"], s=10, color=NHS["blue"], marker="o", zorder=2,
+                 label="Before go-live")
+    ax_t.scatter(x[post], res.loc[post, "residual"], s=12, color=NHS["dark_blue"], marker="^", zorder=2,
+                 label="From go-live")
+    # Every other year: a decade of monthly ticks does not fit a third of the figure's width.
+    ax_t.xaxis.set_major_locator(mdates.YearLocator(base=2))
+    ax_t.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    ax_t.set_title("Residuals over time", loc="left", fontsize=11)
+    ax_t.set_ylabel("Pearson residual")
+    ax_t.legend(loc="best", frameon=False, fontsize=7)
+
+    a = diag["acf"]
+    lags = a["lags"]
+    band = a["band"]
+    ax_acf.axhspan(-band, band, color=NHS["pale_grey"], zorder=0, label="95% band for white noise")
+    ax_acf.axhline(0, color=NHS["grey"], linewidth=0.8)
+    ax_acf.vlines(lags, 0, a["values"], color=NHS["blue"], linewidth=2.5, label="Residuals (no AR term)")
+    ax_acf.scatter(lags, a["normalized"], marker="D", s=16, color=NHS["orange"], zorder=3,
+                   label="Left after the AR(1) model")
+    ax_acf.set_xlabel("Lag (months)")
+    ax_acf.set_ylim(min(-0.5, min(a["values"] + a["normalized"]) - 0.05), 1.0)
+
+    q = diag["qq"]
+    lim = max(abs(min(q["theoretical"] + q["sample"])), abs(max(q["theoretical"] + q["sample"])), 1.0) + 0.2
+    ax_qq.plot([-lim, lim], [-lim, lim], color=NHS["grey"], linestyle="--", linewidth=1)
+    ax_qq.scatter(q["theoretical"], q["sample"], s=9, color=NHS["dark_blue"], marker="o")
+    ax_qq.set_xlim(-lim, lim)
+    ax_qq.set_ylim(-lim, lim)
+    ax_qq.set_title("Normal Q-Q (after AR(1))", loc="left", fontsize=11)
+    ax_qq.set_xlabel("Normal quantile")
+    ax_qq.set_ylabel("Standardised residual")
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11, color=NHS["text"])
+    # The ACF panel carries the legend that explains the band and the two sets of markers; inside the
+    # axes, since the Q-Q panel sits to its right.
+    return _finish(fig, ax_acf, "Autocorrelation", "ACF", legend_outside=False)
 
 
 def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:

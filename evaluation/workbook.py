@@ -157,6 +157,19 @@ class DomainRun:
                 if m.its.overdispersion_test:
                     tests.append(m.its.overdispersion_test.get("family_check", ""))
                 out.append(f"<p>Model checks: {html.escape('; '.join(t for t in tests if t))}.</p>")
+            if m.its.residuals is not None:
+                # Collapsed: the panel is for readers who want to check the model, not the headline.
+                diag = m.its.diagnostics()
+                alt = (f"Residual diagnostics for the interrupted time series model of {name.lower()} at {site}: "
+                       f"residuals over time, their autocorrelation with the 95% band for white noise, and a "
+                       f"normal Q-Q plot. {diag['summary']}.")
+                fig = plots.diagnostics_chart(diag, title=f"{name}: {site} (model diagnostics)")
+                plots.save_figure(fig, stem.with_name(stem.name + "_diagnostics"))
+                out.append("<details><summary>Model diagnostics: residuals and autocorrelation</summary>"
+                           + plots.figure_html(fig, alt, "Bars: autocorrelation of the residuals of a model without "
+                                                         "autocorrelation; diamonds: what is left after the AR(1) "
+                                                         "error model. Grey band: 95% limits for white noise.")
+                           + "</details>")
         comp_text = comparative_sentence(m)
         if comp_text:
             out.append(f"<h4>Compared with other providers</h4><p>{html.escape(comp_text)}</p>")

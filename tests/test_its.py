@@ -566,7 +566,7 @@ def test_ar1_covariance_matches_hand_gls_sandwich_for_gaussian() -> None:
         e[i] = 0.5 * e[i - 1] + rng.normal(0, 1)
     y = 10 + 0.05 * t + 2 * post + e
     series = pd.DataFrame({"period": periods, "numerator": y, "denominator": np.nan, "value": y})
-    res = fit_its(series, intervention=periods[n_pre], value_type="rate", covid=None, harmonics=0)
+    res = fit_its(series, intervention=periods[n_pre], value_type="rate", covid=None, harmonics=0, cov_type="ar1")
     assert res.cov_type == "ar1"
     x = np.column_stack([np.ones(n), t, post, (t - n_pre) * post])
     beta = np.linalg.lstsq(x, y, rcond=None)[0]
@@ -807,7 +807,8 @@ def test_diagnostics_gives_residuals_and_gap_aware_acf() -> None:
     n = 72 - 3
     assert len(d["residuals"]) == n
     assert d["residuals"][0] == {
-        "period": "2010-01-01", "residual": pytest.approx(float(res.residuals["residual"].iloc[0])), "post": False
+        "period": "2010-01-01", "residual": pytest.approx(float(res.residuals["residual"].iloc[0])),
+        "normalized": pytest.approx(float(res.residuals["normalized"].iloc[0])), "post": False,
     }
     assert sum(r["post"] for r in d["residuals"]) == 24
     assert d["acf"]["lags"] == list(range(1, 25))
@@ -914,3 +915,125 @@ def test_covid_sensitivity_compares_term_with_exclusion() -> None:
     early, *_ = _sim_counts()  # 2010-2015: nothing to leave out
     same = covid_sensitivity(early, intervention=early["period"].iloc[48], value_type="count")
     assert same["covid_excluded"]["n_excluded"] == 0 and "same" in same["note"]
+
+
+# --------------------------------------------------------------------------------------------------
+# default inference: AR(1) error model by restricted (pseudo-)likelihood with Kenward-Roger
+
+
+def _reml_by_prais_winsten(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """Independent REML for y = X b + e, e AR(1): profile over rho with the Prais-Winsten transform."""
+    from scipy import optimize
+
+    n, p = x.shape
+
+    def whiten(m: np.ndarray, rho: float) -> np.ndarray:
+        out = np.array(m, dtype=float, copy=True)
+        out[1:] = (m[1:] - rho * m[:-1]) / math.sqrt(1 - rho * rho)
+        return out
+
+    def neg_reml(rho: float) -> float:
+        a, b = whiten(x, rho), whiten(y, rho)
+        beta = np.linalg.lstsq(a, b, rcond=None)[0]
+        rss = float(np.sum((b - a @ beta) ** 2))
+        # log|R| = (n - 1) log(1 - rho^2) for a stationary AR(1) correlation matrix.
+        return 0.5 * ((n - p) * math.log(rss / (n - p)) + (n - 1) * math.log(1 - rho * rho)
+                      + np.linalg.slogdet(a.T @ a)[1])
+
+    rho = float(optimize.minimize_scalar(neg_reml, bounds=(0.0, 0.95), method="bounded",
+                                         options={"xatol": 1e-10}).x)
+    a, b = whiten(x, rho), whiten(y, rho)
+    beta = np.linalg.lstsq(a, b, rcond=None)[0]
+    s2 = float(np.sum((b - a @ beta) ** 2)) / (n - p)
+    return rho, beta, s2
+
+
+def test_default_rate_fit_is_reml_gls_with_ar1_errors() -> None:
+    n, n_pre = 96, 60
+    series, periods, t, post, y = _rate_series(31, n, n_pre, phi=0.6)
+    res = fit_its(series, intervention=periods[n_pre], value_type="rate", covid=None, harmonics=0)
+    assert res.cov_type == "ar1_kr" and res.error_model is not None
+    x = np.column_stack([np.ones(n), t, post, (t - n_pre) * post])
+    rho, beta, s2 = _reml_by_prais_winsten(x, y)
+    assert res.error_model["rho"] == pytest.approx(rho, abs=1e-4)
+    assert res.error_model["latent_sd"] == pytest.approx(math.sqrt(s2), rel=1e-3)
+    assert res.step.estimate == pytest.approx(beta[2], abs=1e-4)
+    assert res.params["slope"] == pytest.approx(beta[3], abs=1e-5)
+    # Plug-in GLS covariance s2 (X' R^-1 X)^-1; Kenward-Roger only ever widens it for the step here.
+    big_r = rho ** np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    plug_in = s2 * np.linalg.inv(x.T @ np.linalg.solve(big_r, x))
+    assert res.step.se >= math.sqrt(plug_in[2, 2]) * (1 - 1e-3)
+    assert res.step.se < 1.2 * math.sqrt(plug_in[2, 2])
+    # Satterthwaite df are below the residual df (the correlation is estimated) but not absurdly so.
+    assert 5 < res.error_model["step_df"] < n - 4
+    from scipy import stats
+
+    q = stats.t.ppf(0.975, res.error_model["step_df"])
+    assert res.step.ci_high == pytest.approx(res.step.estimate + q * res.step.se, rel=1e-9)
+
+
+def test_default_normalized_residuals_lose_the_autocorrelation() -> None:
+    series, periods, *_ = _rate_series(41, 120, 72, phi=0.7)
+    res = fit_its(series, intervention=periods[72], value_type="rate", covid=None)
+    assert res.residuals is not None
+    raw = res.residuals["residual"].to_numpy()
+    left = res.residuals["normalized"].to_numpy()
+    r1 = lambda r: float(np.sum((r[1:] - r.mean()) * (r[:-1] - r.mean())) / np.sum((r - r.mean()) ** 2))  # noqa: E731
+    assert r1(raw) > 0.5
+    assert abs(r1(left)) < 0.2
+    d = res.diagnostics()
+    assert d["acf"]["values"][0] > d["acf"]["band"] > abs(d["acf"]["normalized"][0])
+    assert "after the AR(1) error model" in d["summary"]
+    assert d["summary"].startswith("Before allowing for autocorrelation the residuals' lag-1 autocorrelation is 0.")
+    # Q-Q data: sorted, standardised, one point per month.
+    assert len(d["qq"]["sample"]) == len(d["qq"]["theoretical"]) == 120
+    assert d["qq"]["sample"] == sorted(d["qq"]["sample"])
+    nonrobust = fit_its(series, intervention=periods[72], value_type="rate", covid=None, cov_type="nonrobust")
+    assert nonrobust.error_model is None
+    assert "models no autocorrelation" in nonrobust.diagnostics()["summary"]
+
+
+def test_default_allows_for_a_latent_ar1_process_in_counts() -> None:
+    # Poisson counts around 4,000 with an AR(1) latent process (phi 0.5, SD 0.1 on the log scale):
+    # the extra-Poisson variation is multiplicative, which the default models. Its intervals should
+    # cover close to 95%; the quasi-Poisson AR(1) sandwich ("ar1") covers less.
+    rng = np.random.default_rng(2024)
+    n, n_pre, reps, phi, sd = 96, 60, 150, 0.5, 0.1
+    periods = _months("2015-01-01", n)
+    t = np.arange(1, n + 1, dtype=float)
+    post = (t > n_pre).astype(float)
+    step = math.log(0.9)
+    hits = {"ar1_kr": 0, "ar1": 0}
+    for _ in range(reps):
+        u = np.zeros(n)
+        u[0] = rng.normal(0, sd)
+        for i in range(1, n):
+            u[i] = phi * u[i - 1] + rng.normal(0, sd * math.sqrt(1 - phi * phi))
+        counts = rng.poisson(np.exp(math.log(4000) + 0.002 * t + step * post + u))
+        frame = _count_frame(periods, counts)
+        for cov in hits:
+            r = fit_its(frame, intervention=periods[n_pre], value_type="count", covid=None, harmonics=0,
+                        cov_type=cov)
+            hits[cov] += r.step.ci_low <= 0.9 <= r.step.ci_high
+    assert hits["ar1_kr"] / reps >= 0.93
+    assert hits["ar1_kr"] > hits["ar1"]
+
+
+def test_default_handles_pure_poisson_counts_and_gaps() -> None:
+    # No latent variation at all: the latent variance goes to (nearly) zero, rho is then barely
+    # identified, and the degrees of freedom must stay sensible (capped variance of rho), not collapse.
+    rng = np.random.default_rng(5)
+    n, n_pre = 96, 60
+    periods = _months("2015-01-01", n)
+    t = np.arange(1, n + 1, dtype=float)
+    post = (t > n_pre).astype(float)
+    dfs = []
+    for _ in range(20):
+        counts = rng.poisson(np.exp(math.log(4000) + 0.002 * t + math.log(1.05) * post))
+        frame = _count_frame(periods, counts).drop(index=[5, 6, 70]).reset_index(drop=True)
+        r = fit_its(frame, intervention=periods[n_pre], value_type="count")
+        assert r.error_model is not None and r.error_model["latent_sd"] < 0.02
+        assert np.isfinite(r.step.ci_low) and np.isfinite(r.step.ci_high)
+        assert r.effects is not None and all(np.isfinite(e["relative"]["ci_high"]) for e in r.effects.values() if e)
+        dfs.append(r.error_model["step_df"])
+    assert min(dfs) > 10

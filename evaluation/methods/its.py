@@ -27,6 +27,7 @@ the data for a residual/ACF panel (:func:`diagnostics`). :func:`placebo_its` and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +44,13 @@ from evaluation.jsonsafe import json_safe
 __all__ = [
     "COVID_WINDOW",
     "EFFECT_HORIZONS",
+    "AR1Fit",
     "Estimate",
     "ITSResult",
     "covid_sensitivity",
     "default_hac_maxlags",
     "diagnostics",
+    "fit_ar1_pseudo_likelihood",
     "fit_its",
     "placebo_its",
 ]
@@ -58,7 +61,7 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "proportion": ("quasi-binomial", "odds_ratio"),
     "rate": ("gaussian", "difference"),
 }
-_COV_TYPES = ("ar1", "HAC", "nonrobust")
+_COV_TYPES = ("ar1_kr", "ar1", "HAC", "nonrobust")
 MIN_PRE = 12
 MIN_POST = 3
 #: The default COVID-19 window of :func:`fit_its` (inclusive month starts), also the months
@@ -133,9 +136,14 @@ class ITSResult:
     overdispersion_test: dict[str, Any] | None = None
     # Ljung-Box (to lag 12) and Durbin-Watson on the Pearson residuals.
     autocorrelation_test: dict[str, Any] | None = None
-    # One row per month used: period, residual (Pearson), post; kept out of ``frame`` so that frame's
-    # columns stay as documented.
+    # One row per month used: period, residual (Pearson, independence fit), normalized (what is left
+    # once the fitted error model is allowed for), post; kept out of ``frame`` so that frame's columns
+    # stay as documented.
     residuals: pd.DataFrame | None = None
+    # For cov_type "ar1_kr": the REML AR(1) correlation ``rho``, the SD of the latent AR(1) process on
+    # the link scale ``latent_sd``, the step's Kenward-Roger/Satterthwaite ``step_df`` and the
+    # pseudo-likelihood ``iterations``; None for the other options.
+    error_model: dict[str, float] | None = None
 
     def diagnostics(self) -> dict[str, Any]:
         """Residual and ACF data for a diagnostics panel; see :func:`diagnostics`."""
@@ -159,6 +167,7 @@ class ITSResult:
             "effects": json_safe(self.effects),
             "overdispersion_test": json_safe(self.overdispersion_test),
             "autocorrelation_test": json_safe(self.autocorrelation_test),
+            "error_model": json_safe(self.error_model),
         }
 
 
@@ -320,6 +329,241 @@ def ar1_covariance(result: Any, x: np.ndarray, periods: pd.Series, rho_hat: floa
     return dispersion * bread @ meat @ bread
 
 
+# --------------------------------------------------------------------------------------------------
+# Default inference: AR(1) latent process, restricted pseudo-likelihood, Kenward-Roger
+
+
+@dataclass(frozen=True)
+class AR1Fit:
+    """Result of :func:`fit_ar1_pseudo_likelihood`.
+
+    ``beta`` are the coefficients on the link scale; ``cov`` is the Kenward-Roger adjusted covariance
+    and ``cov_unadjusted`` the plug-in one, ``(X' V^-1 X)^-1``; ``rho`` and ``sigma2`` are the REML
+    estimates of the AR(1) correlation and the variance of the latent process on the link scale;
+    ``dcov`` holds the derivatives of the plug-in covariance with respect to the covariance parameters
+    that are free (not on a bound) and ``w`` the inverse of their expected REML information, which
+    :meth:`df_for` uses for Satterthwaite degrees of freedom. ``normalized_residuals`` are the working
+    residuals whitened by the fitted covariance (Cholesky factor): white noise if the model holds.
+    """
+
+    beta: np.ndarray
+    cov: np.ndarray
+    cov_unadjusted: np.ndarray
+    rho: float
+    sigma2: float
+    dcov: tuple[np.ndarray, ...]
+    w: np.ndarray
+    df_resid: int
+    normalized_residuals: np.ndarray
+    iterations: int
+
+    def df_for(self, c: np.ndarray) -> float:
+        """Satterthwaite (1946) degrees of freedom of the contrast ``c' beta`` with the adjusted variance.
+
+        Falls back to the residual degrees of freedom when no covariance parameter is free, and is
+        capped there: estimating the correlation cannot make the reference distribution less spread.
+        """
+        if not self.dcov:
+            return float(self.df_resid)
+        g = np.array([float(c @ d @ c) for d in self.dcov])
+        denom = float(g @ self.w @ g)
+        v = float(c @ self.cov @ c)
+        if denom <= 0 or v <= 0:
+            return float(self.df_resid)
+        return float(min(2.0 * v * v / denom, self.df_resid))
+
+
+# Bounds for the REML search. rho >= 0: negative month-to-month correlation is implausible for these
+# service series, and allowing it would let chance give intervals narrower than independent errors do.
+_RHO_MAX = 0.95
+_RHO_VAR_MAX = _RHO_MAX**2 / 4
+_PL_MAX_ITER = 50
+_PL_TOL = 1e-8
+
+
+def _ar1_correlation(months: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R[i, j] = rho^|months apart| and its first and second derivatives in rho (gaps keep their spacing)."""
+    d = np.abs(np.subtract.outer(months, months))
+    r = rho**d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dr = np.where(d >= 1, d * rho ** np.maximum(d - 1, 0), 0.0)
+        d2r = np.where(d >= 2, d * (d - 1) * rho ** np.maximum(d - 2, 0), 0.0)
+    return r, dr, d2r
+
+
+def _reml_objective(
+    theta: np.ndarray, x: np.ndarray, z: np.ndarray, d0: np.ndarray, dist: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Minus the restricted log-likelihood (up to a constant) of z = X b + e, Var(e) = diag(d0) + s2 R(rho).
+
+    ``theta`` is (log s2, rho). Returns the objective, the GLS coefficients and the Cholesky factor of V.
+    """
+    s2, rho = math.exp(theta[0]), float(theta[1])
+    v = s2 * rho**dist
+    v[np.diag_indices_from(v)] += d0
+    try:
+        chol = np.linalg.cholesky(v)
+    except np.linalg.LinAlgError:
+        return float("inf"), np.full(x.shape[1], np.nan), v
+    both = _lower_solve(chol, np.column_stack([x, z]))  # one solve: each LAPACK call has a fixed cost
+    xt, zt = both[:, :-1], both[:, -1]
+    q, r = np.linalg.qr(xt)
+    beta = np.linalg.solve(r, q.T @ zt)
+    resid = zt - xt @ beta
+    obj = 0.5 * (
+        2.0 * float(np.sum(np.log(np.diag(chol))))
+        + 2.0 * float(np.sum(np.log(np.abs(np.diag(r)))))
+        + float(resid @ resid)
+    )
+    return obj, beta, chol
+
+
+def _reml_value(theta: np.ndarray, x: np.ndarray, z: np.ndarray, d0: np.ndarray, dist: np.ndarray) -> float:
+    return _reml_objective(theta, x, z, d0, dist)[0]
+
+
+def _lower_solve(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(chol, b, lower=True, check_finite=False)
+
+
+def _kenward_roger(
+    x: np.ndarray, d0: np.ndarray, months: np.ndarray, sigma2: float, rho: float, free: list[int]
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+    """Kenward & Roger (1997) adjusted covariance of the GLS coefficients for V = diag(d0) + s2 R(rho).
+
+    ``free`` lists the covariance parameters (0 = s2, 1 = rho) that are not on a bound; parameters on
+    a bound are treated as known. Returns (adjusted covariance, plug-in covariance, derivatives of the
+    plug-in covariance in each free parameter, inverse expected information of the free parameters).
+    The second-derivative term of the adjustment is kept: AR(1) is not linear in rho.
+    """
+    r, dr, d2r = _ar1_correlation(months, rho)
+    v = sigma2 * r
+    v[np.diag_indices_from(v)] += d0
+    vi = np.linalg.inv(v)
+    vix = vi @ x
+    phi = np.linalg.inv(x.T @ vix)
+    phi = (phi + phi.T) / 2
+    if not free:
+        return phi, phi, (), np.zeros((0, 0))
+    dv_all = {0: r, 1: sigma2 * dr}
+    d2v_all = {(0, 0): np.zeros_like(r), (0, 1): dr, (1, 0): dr, (1, 1): sigma2 * d2r}
+    dv = [dv_all[a] for a in free]
+    proj = vi - vix @ phi @ vix.T
+    pv = [proj @ m for m in dv]
+    info = np.array([[0.5 * float(np.sum(pa * pb.T)) for pb in pv] for pa in pv])
+    w = np.linalg.pinv(info)
+    if 1 in free:
+        # When the latent variance is small next to the sampling variance, rho is barely identified and
+        # the inverse information for it explodes (to first order it scales as 1 / s2^2), which would
+        # give absurd degrees of freedom. No estimator confined to [0, 0.95] can have a variance above
+        # 0.95^2 / 4 (Popoviciu's inequality), so rho's variance is capped there, keeping correlations.
+        k = free.index(1)
+        if w[k, k] > _RHO_VAR_MAX:
+            shrink = np.ones(len(free))
+            shrink[k] = math.sqrt(_RHO_VAR_MAX / w[k, k])
+            w = w * np.outer(shrink, shrink)
+    p_i = [-(vix.T @ m @ vix) for m in dv]  # derivatives of X' V^-1 X
+    adj = np.zeros_like(phi)
+    for i, a in enumerate(free):
+        for j, b in enumerate(free):
+            q_ij = vix.T @ dv[i] @ vi @ dv[j] @ vix
+            r_ij = vix.T @ d2v_all[(a, b)] @ vix
+            adj += w[i, j] * (q_ij - p_i[i] @ phi @ p_i[j] - 0.25 * r_ij)
+    cov = phi + 2.0 * phi @ adj @ phi
+    cov = (cov + cov.T) / 2
+    dcov = tuple(-(phi @ pi @ phi) for pi in p_i)
+    return cov, phi, dcov, w
+
+
+def fit_ar1_pseudo_likelihood(
+    x: np.ndarray,
+    endog: np.ndarray,
+    value_type: str,
+    months: np.ndarray,
+    start: np.ndarray,
+    log_offset: np.ndarray | None = None,
+) -> AR1Fit:
+    """Fit the segmented regression with an AR(1) latent process by restricted pseudo-likelihood.
+
+    The model, on the link scale: ``g(mu_t) = x_t' b + u_t`` with ``u`` a stationary AR(1) process
+    (variance s2, correlation rho^|months apart|), and given ``u`` Poisson counts or binomial
+    proportions (Zeger 1988: variance mu + s2 mu^2 for counts, with autocorrelation). Rates are
+    Gaussian: ``u`` is then the whole error and the fit is GLS with AR(1) errors by REML.
+
+    It is fitted as Wolfinger & O'Connell (1993) fit generalised linear mixed models (restricted
+    pseudo-likelihood, as SAS PROC GLIMMIX's RMPL): linearise at the current fit to a working response
+    ``z = eta + (y - mu) g'(mu)`` whose variance is ``diag(1 / w) + s2 R(rho)`` (``1 / w`` the
+    Poisson or binomial sampling variance on the link scale), estimate (s2, rho) by REML for that
+    linear model, update b by GLS, and repeat until b settles. Inference uses the Kenward & Roger (1997)
+    small-sample adjusted covariance with Satterthwaite degrees of freedom per contrast.
+
+    Why not the quasi-Poisson working variance (phi * mu)? With counts in the thousands the
+    extra-Poisson variation is multiplicative (variance proportional to mu^2): weighting months by mu
+    then mis-states the step's variance, and simulated intervals under-covered (about 93%).
+    """
+    n, p = x.shape
+    off = np.zeros(n) if log_offset is None else np.asarray(log_offset, dtype=float)
+    dist = np.abs(np.subtract.outer(months, months)).astype(float)
+    beta = np.asarray(start, dtype=float).copy()
+    theta: np.ndarray | None = None
+    from scipy import optimize
+
+    if value_type == "proportion":
+        succ, fail = endog[:, 0], endog[:, 1]
+        trials = succ + fail
+    chol = np.eye(n)
+    z = np.zeros(n)
+    d0 = np.zeros(n)
+    iterations = 0
+    for iterations in range(1, _PL_MAX_ITER + 1):  # noqa: B007 (the count is reported)
+        eta = x @ beta + off
+        if value_type == "count":
+            mu = np.exp(eta)
+            d0 = 1.0 / mu
+            z = eta - off + (endog - mu) / mu
+        elif value_type == "proportion":
+            prob = 1.0 / (1.0 + np.exp(-eta))
+            wt = trials * prob * (1.0 - prob)
+            d0 = 1.0 / wt
+            z = eta + (succ - trials * prob) / wt
+        else:
+            d0 = np.zeros(n)
+            z = np.asarray(endog, dtype=float)
+        if theta is None:
+            # Start from the moments of the independence fit's working residuals.
+            e = z - x @ beta
+            s2_0 = max(float(np.mean(e * e) - np.mean(d0)), 1e-4 * float(np.mean(e * e)) + 1e-12)
+            r1 = float(np.sum(e[1:] * e[:-1]) / np.sum(e * e))
+            theta = np.array([math.log(s2_0), min(max(r1, 0.05), 0.8)])
+        # A latent variance below 1e-8 of the working variance is no latent process at all.
+        scale = float(np.var(z - x @ beta)) + float(np.mean(d0)) + 1e-12
+        bounds = [(math.log(1e-8 * scale), math.log(1e3 * scale)), (0.0, _RHO_MAX)]
+        opt = optimize.minimize(
+            _reml_value, theta, args=(x, z, d0, dist), method="L-BFGS-B", bounds=bounds,
+            options={"ftol": 1e-12, "gtol": 1e-7},
+        )  # fmt: skip
+        theta = np.asarray(opt.x, dtype=float)
+        _, new_beta, chol = _reml_objective(theta, x, z, d0, dist)
+        change = float(np.max(np.abs(new_beta - beta)))
+        beta = new_beta
+        if value_type == "rate" or change < _PL_TOL:
+            break
+    assert theta is not None
+    sigma2, rho = math.exp(theta[0]), float(theta[1])
+    free = [
+        k for k, (val, (lo, hi)) in enumerate(zip(theta, bounds, strict=True))
+        if lo + 1e-6 < val < hi - 1e-6
+    ]  # fmt: skip
+    cov, phi, dcov, w = _kenward_roger(x, d0, months, sigma2, rho, free)
+    normalized = _lower_solve(chol, z - x @ beta)
+    return AR1Fit(
+        beta=beta, cov=cov, cov_unadjusted=phi, rho=rho, sigma2=sigma2, dcov=dcov, w=w, df_resid=n - p,
+        normalized_residuals=np.asarray(normalized, dtype=float), iterations=iterations,
+    )  # fmt: skip
+
+
 def _estimate(b: float, se: float, z: float, exp: bool, df: float | None = None) -> Estimate:
     # sf called on the distribution rather than a frozen one: freezing costs more than the fit's
     # linear algebra, which matters when the simulation study fits thousands of series.
@@ -347,8 +591,8 @@ def _exp_interval(log_estimate: float, se: float, q: float) -> dict[str, float]:
     # go below -100% and is exact for the log link.
     return {
         "estimate": float(math.expm1(log_estimate)),
-        "ci_low": float(math.expm1(log_estimate - q * se)),
-        "ci_high": float(math.expm1(log_estimate + q * se)),
+        "ci_low": float(np.expm1(log_estimate - q * se)),
+        "ci_high": float(np.expm1(log_estimate + q * se)),  # inf rather than an error for a huge interval
     }
 
 
@@ -396,7 +640,7 @@ def _effects(
     beta: np.ndarray,
     cov: np.ndarray,
     off: np.ndarray,
-    q: float,
+    q_for: Callable[[np.ndarray], float],
     go_live: pd.Timestamp,
     covid: tuple[str, str] | None,
     harmonics: int,
@@ -404,11 +648,12 @@ def _effects(
 ) -> dict[str, dict[str, Any] | None]:
     """Fitted minus counterfactual at each horizon, absolute and relative, by the delta method.
 
-    ``q`` is the interval multiplier of the fit (t for "ar1", normal otherwise), so these intervals
-    match the step's. The relative effect's interval is built on the log scale for counts (exact:
-    log(fitted/counterfactual) = step + h * slope) and proportions (delta method for log p_f - log p_c),
-    which keeps it above -100%; for rates, whose counterfactual can sit near zero, it is the delta
-    method on the natural scale of (fitted - counterfactual) / counterfactual.
+    ``q_for`` gives the interval multiplier for a contrast (gradient) vector: t with Kenward-Roger /
+    Satterthwaite degrees of freedom for "ar1_kr", t on the residual df for "ar1", normal otherwise. The
+    relative effect's interval is built on the log scale for counts (exact: log(fitted/counterfactual) =
+    step + h * slope) and proportions (delta method for log p_f - log p_c), which keeps it above -100%;
+    for rates, whose counterfactual can sit near zero, it is the delta method on the natural scale of
+    (fitted - counterfactual) / counterfactual.
     """
     cols = list(design.columns)
     switch = [cols.index("post")] + ([cols.index("slope")] if slope_change else [])
@@ -426,20 +671,21 @@ def _effects(
         relative: dict[str, float] | None
         if value_type == "count":
             mu_f, mu_c = math.exp(eta_f), math.exp(eta_c)
-            absolute = _interval(mu_f - mu_c, _quad_se(mu_f * x_f - mu_c * x_c, cov), q)
-            relative = _exp_interval(eta_f - eta_c, _quad_se(diff_vec, cov), q)
+            g_abs = mu_f * x_f - mu_c * x_c
+            absolute = _interval(mu_f - mu_c, _quad_se(g_abs, cov), q_for(g_abs))
+            relative = _exp_interval(eta_f - eta_c, _quad_se(diff_vec, cov), q_for(diff_vec))
         elif value_type == "proportion":
             mu_f, mu_c = 1.0 / (1.0 + math.exp(-eta_f)), 1.0 / (1.0 + math.exp(-eta_c))
             g_abs = mu_f * (1 - mu_f) * x_f - mu_c * (1 - mu_c) * x_c
-            absolute = _interval(mu_f - mu_c, _quad_se(g_abs, cov), q)
+            absolute = _interval(mu_f - mu_c, _quad_se(g_abs, cov), q_for(g_abs))
             g_log = (1 - mu_f) * x_f - (1 - mu_c) * x_c  # gradient of log(p_f) - log(p_c)
-            relative = _exp_interval(math.log(mu_f) - math.log(mu_c), _quad_se(g_log, cov), q)
+            relative = _exp_interval(math.log(mu_f) - math.log(mu_c), _quad_se(g_log, cov), q_for(g_log))
         else:
             mu_f, mu_c = eta_f, eta_c
-            absolute = _interval(mu_f - mu_c, _quad_se(diff_vec, cov), q)
+            absolute = _interval(mu_f - mu_c, _quad_se(diff_vec, cov), q_for(diff_vec))
             if mu_c > 0:
                 g_rel = x_f / mu_c - mu_f * x_c / mu_c**2
-                relative = _interval(mu_f / mu_c - 1.0, _quad_se(g_rel, cov), q)
+                relative = _interval(mu_f / mu_c - 1.0, _quad_se(g_rel, cov), q_for(g_rel))
             else:  # a relative change against a counterfactual at or below zero means nothing
                 relative = None
         out[str(h)] = {
@@ -463,6 +709,7 @@ def _overdispersion_test(value_type: str, mle: Any, cov_type: str) -> dict[str, 
     p_under = float(stats.chi2.cdf(chi2, df_resid))
     family = "Poisson" if value_type == "count" else "binomial"
     used = {
+        "ar1_kr": "the latent AR(1) process's variance allows for it",
         "HAC": "the Newey-West sandwich allows for it",
         "ar1": "quasi-likelihood scale used",
         "nonrobust": "quasi-likelihood scale used",
@@ -491,6 +738,7 @@ def _autocorrelation_test(resid: np.ndarray, rho: float, cov_type: str) -> dict[
     lb = acorr_ljungbox(resid, lags=[lags], return_df=True)
     q_stat, p = float(lb["lb_stat"].iloc[-1]), float(lb["lb_pvalue"].iloc[-1])
     allowed = {
+        "ar1_kr": "the AR(1) error model allows for it",
         "ar1": "the AR(1) standard errors allow for lag-1 dependence",
         "HAC": "the Newey-West standard errors allow for it",
         "nonrobust": "these model-based standard errors do not allow for it, so the intervals are too narrow",
@@ -507,37 +755,86 @@ def _autocorrelation_test(resid: np.ndarray, rho: float, cov_type: str) -> dict[
     }
 
 
+def _gap_aware_acf(periods: pd.Series, r: np.ndarray, nlags: int) -> np.ndarray:
+    """ACF at lags 1..nlags over calendar months: a gap is a missing value, not a join."""
+    months = _month_index(periods).astype(int)
+    full = np.full(int(months[-1] - months[0]) + 1, np.nan)
+    full[months - months[0]] = r
+    return np.asarray(acf(full, nlags=nlags, fft=False, missing="conservative")[1:], dtype=float)
+
+
+def _lags_outside(values: np.ndarray, band: float) -> list[int]:
+    return [int(k) for k, v in enumerate(values, start=1) if abs(v) > band]
+
+
+def _diagnostics_summary(raw: np.ndarray, left: np.ndarray, band: float, result: ITSResult) -> str:
+    """One sentence on what the ACF panel shows, for alt text and captions."""
+    raw_out, left_out = _lags_outside(raw, band), _lags_outside(left, band)
+    nlags = len(raw)
+    first = (
+        f"before allowing for autocorrelation the residuals' lag-1 autocorrelation is {raw[0]:.2f}"
+        f" and {len(raw_out)} of {nlags} lags lie outside the ±{band:.2f} white-noise band"
+    )
+    if result.error_model is None:
+        return first[0].upper() + first[1:] + " (this fit models no autocorrelation)"
+    # About 1 lag in 20 falls outside a 95% band by chance alone.
+    chance = max(1, round(0.05 * nlags))
+    if not left_out:
+        after = "no autocorrelation is left at any lag"
+    elif left_out == [1] or (1 not in left_out and len(left_out) <= chance):
+        where = ", ".join(str(k) for k in left_out)
+        after = (
+            "no autocorrelation is left beyond lag 1" if left_out == [1]
+            else f"{len(left_out)} of {nlags} lags (lag {where}) lie outside the band, about what chance gives"
+        )  # fmt: skip
+    else:
+        where = ", ".join(str(k) for k in left_out[:6]) + (", ..." if len(left_out) > 6 else "")
+        after = f"autocorrelation remains at {len(left_out)} of {nlags} lags (lag {where}), more than chance gives"
+    rho = result.error_model["rho"]
+    return f"{first[0].upper() + first[1:]}; after the AR(1) error model (rho = {rho:.2f}) {after}"
+
+
 def diagnostics(result: ITSResult) -> dict[str, Any]:
     """Data for a residual diagnostics panel (drawing is left to the plotting module).
 
     Returns a JSON-safe dict with ``residuals`` (one record per month used: ``period`` ISO date,
-    ``residual`` Pearson residual, ``post`` bool), ``acf`` (``lags`` 1..24, or fewer for a short
-    series, ``values``, and ``band`` = 1.96 / sqrt(n), the approximate 95% limits for white noise)
-    and the fit's ``autocorrelation_test`` and ``overdispersion_test``. The ACF is computed over
-    calendar months: a gap is a missing value, not a join between the months either side of it.
+    ``residual`` Pearson residual of the independence fit, ``normalized`` residual left once the fitted
+    error model is allowed for, ``post`` bool), ``acf`` (``lags`` 1..24, or fewer for a short series,
+    ``values`` of the Pearson residuals, ``normalized`` the same for the normalized residuals, and
+    ``band`` = 1.96 / sqrt(n), the approximate 95% limits for white noise), ``qq`` (``theoretical``
+    normal quantiles and ``sample``, the sorted standardised normalized residuals), ``summary`` (a
+    sentence on what the ACF shows) and the fit's ``autocorrelation_test`` and ``overdispersion_test``.
+    The ACFs are computed over calendar months: a gap is a missing value, not a join between the
+    months either side of it.
     """
     if result.residuals is None:
         raise ValueError("this ITSResult has no residuals (it was not produced by fit_its)")
     res = result.residuals
     r = res["residual"].to_numpy(dtype=float)
+    norm = res["normalized"].to_numpy(dtype=float) if "normalized" in res else r
     n = len(r)
-    months = _month_index(res["period"]).astype(int)
-    full = np.full(int(months[-1] - months[0]) + 1, np.nan)
-    full[months - months[0]] = r
     nlags = int(min(ACF_LAGS, n - 1))
-    values = acf(full, nlags=nlags, fft=False, missing="conservative")[1:]
+    values = _gap_aware_acf(res["period"], r, nlags)
+    left = _gap_aware_acf(res["period"], norm, nlags)
+    band = float(stats.norm.ppf(0.975) / math.sqrt(n))
+    sd = float(np.std(norm, ddof=1)) if n > 1 else 1.0
+    std = np.sort((norm - np.mean(norm)) / (sd if sd > 0 else 1.0))
+    theoretical = stats.norm.ppf((np.arange(1, n + 1) - 0.5) / n)  # Hazen plotting positions
     return json_safe(
         {
             "residuals": [
-                {"period": p.strftime("%Y-%m-%d"), "residual": float(v), "post": bool(post)}
-                for p, v, post in zip(res["period"], r, res["post"], strict=True)
+                {"period": p.strftime("%Y-%m-%d"), "residual": float(v), "normalized": float(m), "post": bool(post)}
+                for p, v, m, post in zip(res["period"], r, norm, res["post"], strict=True)
             ],
             "acf": {
                 "lags": list(range(1, nlags + 1)),
                 "values": [float(v) for v in values],
-                "band": float(stats.norm.ppf(0.975) / math.sqrt(n)),
+                "normalized": [float(v) for v in left],
+                "band": band,
                 "n": n,
             },
+            "qq": {"theoretical": [float(v) for v in theoretical], "sample": [float(v) for v in std]},
+            "summary": _diagnostics_summary(values, left, band, result),
             "autocorrelation_test": result.autocorrelation_test,
             "overdispersion_test": result.overdispersion_test,
         }
@@ -552,7 +849,7 @@ def fit_its(
     covid: tuple[str, str] | None = ("2020-03-01", "2021-03-01"),
     harmonics: int = 2,
     slope_change: bool = True,
-    cov_type: str = "ar1",
+    cov_type: str = "ar1_kr",
     hac_maxlags: int | None = None,
     offset: pd.Series | np.ndarray | None = None,
     alpha: float = 0.05,
@@ -675,32 +972,69 @@ def fit_its(
     dispersion = float(mle.pearson_chi2 / mle.df_resid)
     maxlags: int | None = None
     rho = lag1_autocorrelation(np.asarray(mle.resid_pearson), df["period"])
+    x_arr = design.to_numpy(dtype=float)
+    ar: AR1Fit | None = None
+    t_df: float | None = None  # t degrees of freedom for p-values (None: normal)
     if cov_type == "HAC":
         maxlags = default_hac_maxlags(len(design)) if hac_maxlags is None else int(hac_maxlags)
         res = glm.fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+        beta = np.asarray(res.params, dtype=float)
         cov = np.asarray(res.cov_params())
-        z = float(stats.norm.ppf(1 - alpha / 2))
+    elif cov_type == "ar1_kr":
+        ar = fit_ar1_pseudo_likelihood(
+            x_arr, endog, value_type, _month_index(df["period"]), np.asarray(mle.params), log_offset
+        )
+        beta, cov = ar.beta, ar.cov
     elif cov_type == "ar1":
-        res = mle
-        cov = ar1_covariance(mle, design.to_numpy(dtype=float), df["period"], rho)
-        z = float(stats.t.ppf(1 - alpha / 2, mle.df_resid))
+        beta = np.asarray(mle.params, dtype=float)
+        cov = ar1_covariance(mle, x_arr, df["period"], rho)
+        t_df = float(mle.df_resid)
     else:
         res = glm.fit(scale=dispersion)
+        beta = np.asarray(res.params, dtype=float)
         cov = np.asarray(res.cov_params())
-        z = float(stats.norm.ppf(1 - alpha / 2))
-    params = pd.Series(np.asarray(res.params), index=design.columns)
+
+    def dfs_for(c: np.ndarray) -> np.ndarray:
+        """Degrees of freedom for each row of contrasts ``c`` (inf: normal reference)."""
+        c2 = np.atleast_2d(c)
+        if ar is None:
+            return np.full(len(c2), np.inf if t_df is None else t_df)
+        if not ar.dcov:
+            return np.full(len(c2), float(ar.df_resid))
+        g = np.column_stack([np.einsum("ij,jk,ik->i", c2, d, c2) for d in ar.dcov])
+        v = np.einsum("ij,jk,ik->i", c2, cov, c2)
+        denom = np.einsum("ij,jk,ik->i", g, ar.w, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where((denom > 0) & (v > 0), 2.0 * v * v / denom, float(ar.df_resid))
+        return np.minimum(out, float(ar.df_resid))
+
+    def qs_for(c: np.ndarray) -> np.ndarray:
+        return np.asarray(stats.t.ppf(1 - alpha / 2, dfs_for(c)), dtype=float)
+
+    def q_for(c: np.ndarray) -> float:
+        return float(qs_for(c)[0])
+
+    params = pd.Series(beta, index=design.columns)
     bse = np.sqrt(np.diag(cov))
     se = pd.Series(bse, index=design.columns)
     use_exp = value_type in ("count", "proportion")
+    cols = list(design.columns)
 
-    t_df = float(mle.df_resid) if cov_type == "ar1" else None
-    step = _estimate(params["post"], se["post"], z, use_exp, t_df)
-    slope = _estimate(params["slope"], se["slope"], z, use_exp, t_df) if slope_change else None
-    pre_slope = _estimate(params["time"], se["time"], z, use_exp, t_df)
+    def coef(name: str) -> Estimate:
+        c = np.zeros(len(cols))
+        c[cols.index(name)] = 1.0
+        d = float(dfs_for(c)[0])
+        return _estimate(params[name], se[name], q_for(c), use_exp, None if math.isinf(d) else d)
+
+    step = coef("post")
+    slope = coef("slope") if slope_change else None
+    pre_slope = coef("time")
+    step_c = np.zeros(len(cols))
+    step_c[cols.index("post")] = 1.0
+    step_df = float(dfs_for(step_c)[0])
 
     # Counterfactual: same model with the intervention terms switched off; delta-method band on
     # the link scale, then through the inverse link so it stays inside the valid range.
-    x_arr = design.to_numpy()
     xcf = design.copy()
     xcf["post"] = 0.0
     if slope_change:
@@ -711,6 +1045,7 @@ def fit_its(
     eta_fit = x_arr @ beta + off
     eta_cf = xcf_arr @ beta + off
     se_cf = np.sqrt(np.einsum("ij,jk,ik->i", xcf_arr, cov, xcf_arr))
+    q_cf = qs_for(xcf_arr)
 
     def inv_link(eta: np.ndarray) -> np.ndarray:
         if value_type == "count":
@@ -725,13 +1060,16 @@ def fit_its(
             "observed": df["value"].to_numpy(dtype=float),
             "fitted": inv_link(eta_fit),
             "counterfactual": inv_link(eta_cf),
-            "cf_low": inv_link(eta_cf - z * se_cf),
-            "cf_high": inv_link(eta_cf + z * se_cf),
+            "cf_low": inv_link(eta_cf - q_cf * se_cf),
+            "cf_high": inv_link(eta_cf + q_cf * se_cf),
             "post": design["post"].to_numpy() == 1.0,
         }
     )
 
     resid = np.asarray(mle.resid_pearson, dtype=float)
+    # Residuals left once the fitted error model is allowed for: for "ar1_kr" the working residuals
+    # whitened by the fitted covariance; the other options model no correlation, so the Pearson ones.
+    normalized = resid if ar is None else ar.normalized_residuals
     return ITSResult(
         value_type=value_type,
         model=model_name,
@@ -747,12 +1085,23 @@ def fit_its(
         n_post=n_post,
         frame=frame,
         params={k: float(v) for k, v in params.items()},
-        effects=_effects(value_type, df, design, beta, cov, off, z, go_live, covid, harmonics, slope_change),
+        effects=_effects(value_type, df, design, beta, cov, off, q_for, go_live, covid, harmonics, slope_change),
         overdispersion_test=_overdispersion_test(value_type, mle, cov_type),
         autocorrelation_test=_autocorrelation_test(resid, rho, cov_type),
         residuals=pd.DataFrame(
-            {"period": df["period"].to_numpy(), "residual": resid, "post": frame["post"].to_numpy()}
+            {
+                "period": df["period"].to_numpy(),
+                "residual": resid,
+                "normalized": normalized,
+                "post": frame["post"].to_numpy(),
+            }
         ),
+        error_model=None if ar is None else {
+            "rho": ar.rho,
+            "latent_sd": math.sqrt(ar.sigma2),
+            "step_df": step_df,
+            "iterations": ar.iterations,
+        },
     )
 
 
