@@ -471,7 +471,14 @@ def _kenward_roger(
             q_ij = vix.T @ dv[i] @ vi @ dv[j] @ vix
             r_ij = vix.T @ d2v_all[(a, b)] @ vix
             adj += w[i, j] * (q_ij - p_i[i] @ phi @ p_i[j] - 0.25 * r_ij)
-    cov = phi + 2.0 * phi @ adj @ phi
+    inflation = 2.0 * phi @ adj @ phi
+    inflation = (inflation + inflation.T) / 2
+    # The adjustment is meant to widen intervals for the uncertainty in (s2, rho), but its
+    # second-derivative term can make it indefinite when rho is poorly identified (little latent
+    # variance), giving negative variances for some contrasts. Keeping only its non-negative part means
+    # no contrast is ever reported as more precise than with the plug-in covariance.
+    vals, vecs = np.linalg.eigh(inflation)
+    cov = phi + (vecs * np.clip(vals, 0.0, None)) @ vecs.T
     cov = (cov + cov.T) / 2
     dcov = tuple(-(phi @ pi @ phi) for pi in p_i)
     return cov, phi, dcov, w
