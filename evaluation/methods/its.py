@@ -778,9 +778,13 @@ def _diagnostics_summary(raw: np.ndarray, left: np.ndarray, band: float, result:
     """One sentence on what the ACF panel shows, for alt text and captions."""
     raw_out, left_out = _lags_outside(raw, band), _lags_outside(left, band)
     nlags = len(raw)
+
+    def lie(k: int) -> str:
+        return "lies" if k == 1 else "lie"
+
     first = (
         f"before allowing for autocorrelation the residuals' lag-1 autocorrelation is {raw[0]:.2f}"
-        f" and {len(raw_out)} of {nlags} lags lie outside the ±{band:.2f} white-noise band"
+        f" and {len(raw_out)} of {nlags} lags {lie(len(raw_out))} outside the ±{band:.2f} white-noise band"
     )
     if result.error_model is None:
         return first[0].upper() + first[1:] + " (this fit models no autocorrelation)"
@@ -792,7 +796,8 @@ def _diagnostics_summary(raw: np.ndarray, left: np.ndarray, band: float, result:
         where = ", ".join(str(k) for k in left_out)
         after = (
             "no autocorrelation is left beyond lag 1" if left_out == [1]
-            else f"{len(left_out)} of {nlags} lags (lag {where}) lie outside the band, about what chance gives"
+            else f"{len(left_out)} of {nlags} lags (lag {where}) {lie(len(left_out))} outside the band, "
+            "about what chance gives"
         )  # fmt: skip
     else:
         where = ", ".join(str(k) for k in left_out[:6]) + (", ..." if len(left_out) > 6 else "")
