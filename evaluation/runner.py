@@ -157,6 +157,7 @@ def run(
 ) -> RunSummary:
     """Execute every chosen site x domain notebook, then the cross-site synthesis (when two or more sites
     succeeded and ``cross_site`` is true); write ``<build>/run_status.json``."""
+    from evaluation.parameters import check_run_parameters
     from evaluation.workbook import resolve_data_dir
 
     registry = registry or default_registry()
@@ -165,6 +166,7 @@ def run(
     build.mkdir(parents=True, exist_ok=True)
     # Resolve (and, for the default, generate) the data once, before any kernel starts.
     folder, source = resolve_data_dir(data_dir, build)
+    check_run_parameters(registry, sites=sites, domains=domains, data_dir=folder, intervention_date=intervention_date)
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
               "keep_outliers": bool(keep_outliers), "comparator_min_coverage": float(comparator_min_coverage)}
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
