@@ -564,6 +564,8 @@ def parse_dates(series: pd.Series) -> pd.Series:
     Each distinct text is parsed once: published files repeat a handful of dates over many rows.
     """
     text = clean(series)
+    if text.empty:  # every row already set aside: the lookup below cannot be built from no text
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     uniques = pd.Series(pd.unique(text))
     bare = uniques.str.replace(_TIME_SUFFIX, "", regex=True)
     parsed = pd.to_datetime(bare, format="%d/%m/%Y", errors="coerce")
