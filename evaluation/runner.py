@@ -354,9 +354,12 @@ def run(
     cross-site synthesis (when two or more sites succeeded, ``cross_site`` is true and the run is not one
     shard of several); write ``<build>/run_status.json`` and ``<build>/data_log.json``.
 
+    The parameters are checked against the registry and the data before any notebook starts
+    (:func:`evaluation.parameters.check_run_parameters`).
     ``sites=["all"]`` evaluates every mental health provider in the data (:func:`national_site_ids`).
     ``force`` re-executes everything; ``shard=(k, n)`` runs only the k-th of n slices of the notebooks.
     """
+    from evaluation.parameters import check_run_parameters
     from evaluation.workbook import resolve_data_dir
 
     registry = registry or default_registry()
@@ -364,10 +367,12 @@ def run(
     build.mkdir(parents=True, exist_ok=True)
     # Resolve (and, for the default, generate) the data once, before any kernel starts.
     folder, source = resolve_data_dir(data_dir, build)
-    # Read the data once: for the cache keys, the data log, and a snapshot every notebook loads.
+    # Read the data once: for the checks, the cache keys, the data log, and a snapshot every notebook loads.
     panel, reports = cache.cached_panel(folder, build)
     if sites and "all" in sites:
         sites = national_site_ids(registry, panel)
+    check_run_parameters(registry, sites=sites, domains=domains, data_dir=folder, intervention_date=intervention_date,
+                         loaded=(panel, reports))
     todo = shard_jobs(plan(registry, sites, domains), shard)
     sharded = bool(shard and shard[1] > 1)
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
