@@ -201,7 +201,9 @@ def cached_panel(folder: Path | str, build: Path | str) -> tuple[pd.DataFrame, l
     if path.is_file():
         try:
             with open(path, "rb") as fh:
-                return pickle.load(fh)  # noqa: S301 - written by this function into our own build folder
+                panel, reports = pickle.load(fh)  # noqa: S301 - written by this function into our own build folder
+            # Unpickled arrays can be read-only views of the pickle's buffer; the methods expect their own.
+            return panel.copy(deep=True), reports
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
             pass  # a damaged snapshot is rebuilt below
     panel, reports = load_panel(folder)

@@ -914,3 +914,18 @@ def test_covid_sensitivity_compares_term_with_exclusion() -> None:
     early, *_ = _sim_counts()  # 2010-2015: nothing to leave out
     same = covid_sensitivity(early, intervention=early["period"].iloc[48], value_type="count")
     assert same["covid_excluded"]["n_excluded"] == 0 and "same" in same["note"]
+
+
+def test_placebo_dates_run_for_proportions() -> None:
+    """Regression: under pandas copy-on-write an in-place '&=' on a to_numpy() view raised 'output array is
+    read-only', so proportions silently lost their placebo test."""
+    rng = np.random.default_rng(7)
+    periods = _months("2016-04-01", 72)
+    denom = rng.integers(400, 600, size=72)
+    num = rng.binomial(denom, 0.6)
+    df = pd.DataFrame({"period": periods, "numerator": num.astype(float), "denominator": denom.astype(float),
+                       "value": num / denom})
+    out = placebo_its(df, intervention=periods[48], value_type="proportion")
+    assert len(out) == 3
+    assert (pd.to_datetime(out["placebo_date"]) < periods[48]).all()
+    assert out["p_value"].between(0, 1).all()
