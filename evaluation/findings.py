@@ -61,18 +61,25 @@ def _svg(fill: str, ink: str, letter: str) -> str:
             f'<circle cx="12" cy="12" r="11" fill="{fill}" stroke="{TEXT}" stroke-width="1"/>{mark}</svg>')
 
 
-def variation_html(icon: str | None) -> str:
-    """Icon and visible label for the variation (label first for screen readers is not needed: SVG is hidden)."""
-    label = html.escape(variation_label(icon))
+# Short labels for the summary table, where the column header already says "Variation" or "Assurance".
+SHORT = {"common_cause": "Common cause", "improvement_high": "Improvement (high)",
+         "improvement_low": "Improvement (low)", "concern_high": "Concern (high)", "concern_low": "Concern (low)",
+         "neutral_high": "Unusually high (neutral)", "neutral_low": "Unusually low (neutral)",
+         "consistent_pass": "Meets target", "consistent_fail": "Misses target", "inconsistent": "Hit and miss"}
+
+
+def variation_html(icon: str | None, short: bool = False) -> str:
+    """Icon and visible label for the variation (the SVG is hidden from screen readers: the label is read)."""
+    label = html.escape(SHORT.get(icon or "", "No chart") if short else variation_label(icon))
     if icon not in VARIATION:
         return f'<span class="mdc mdc-none">{label}</span>'
     _, fill, ink, letter = VARIATION[icon]
     return f'<span class="mdc mdc-variation">{_svg(fill, ink, letter)} {label}</span>'
 
 
-def assurance_html(icon: str | None) -> str:
+def assurance_html(icon: str | None, short: bool = False) -> str:
     """Icon and visible label for assurance; without a target only the label (Making Data Count has no icon)."""
-    label = html.escape(assurance_label(icon))
+    label = html.escape(SHORT.get(icon or "", "No target set") if short else assurance_label(icon))
     if icon not in ASSURANCE:
         return f'<span class="mdc mdc-none">{label}</span>'
     _, fill, ink, letter = ASSURANCE[icon]

@@ -86,8 +86,8 @@ def _summary_table(registry: Registry, by_key: dict, failed: dict) -> str:
                 m = headline(by_key[key])
                 spc = m.get("spc") or {}
                 rows.append(f"<tr>{head}<td>{e(m['name'])}</td><td>{e(estimate_text(m))}</td>"
-                            f"<td>{e(m['direction'])}</td><td>{variation_html(spc.get('variation_icon'))}"
-                            f"</td><td>{assurance_html(spc.get('assurance_icon'))}</td></tr>")
+                            f"<td>{e(m['direction'])}</td><td>{variation_html(spc.get('variation_icon'), short=True)}"
+                            f"</td><td>{assurance_html(spc.get('assurance_icon'), short=True)}</td></tr>")
     return "\n".join([
         '<div class="table-scroll" role="region" aria-label="Summary table of headline findings" tabindex="0">',
         '<table class="eval-table summary-table">',
