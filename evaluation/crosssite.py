@@ -126,8 +126,9 @@ class CrossSiteRun:
         sentence = meta_sentence(meta)
         fig = plots.forest_plot(meta, title=f"{meta['name']}: step change at go-live by site")
         plots.save_figure(fig, self.figures_dir / f"{measure_id}_forest")
-        alt = (f"Forest plot of the step change in {meta['name'].lower()} at go-live for each site with its 95% "
-               f"confidence interval, and the pooled random-effects estimate. {sentence}")
+        sites = ", ".join(s["label"] for s in meta.get("sites", []))  # alt text names the sites shown
+        alt = (f"Forest plot of the step change in {meta['name'].lower()} at go-live for each site ({sites}) with "
+               f"its 95% confidence interval, and the pooled random-effects estimate. {sentence}")
         return (f'<h3 id="meta-{measure_id.lower()}">{html.escape(meta["name"])}</h3><p>{html.escape(sentence)}</p>'
                 + plots.figure_html(fig, alt, "Each site's step change (square, sized by weight) with its 95% "
                                               "interval; diamond: pooled estimate."))

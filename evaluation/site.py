@@ -8,12 +8,16 @@ from ``data_dictionary/`` rather than copied.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from evaluation.downloads import write_results_csvs
+from evaluation.easy_read import easy_read_page
+from evaluation.findings import assurance_html, estimate_text, failed_html, finding_html, headline, variation_html
 from evaluation.registry import Registry, default_registry
 from evaluation.report import read_results
 
@@ -44,38 +48,85 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def overview_fragment(registry: Registry, results: list[dict], status: dict, cross_site: bool = False) -> str:
-    """The overview: one row per site x domain with the headline finding, then the site toctree."""
-    by_key = {(r["site"], r["domain"]): r for r in results}
-    failed = {(o["site"], o["domain"]): o for o in status.get("outcomes", []) if not o["ok"]}
-    lines = [
-        "| Site | Domain | Headline measure | Step change (95% CI) | Reading | Finding |",
-        "|---|---|---|---|---|---|",
-    ]
+def _failed(status: dict) -> dict[tuple[str, str], dict]:
+    """Failed site x domain outcomes from run_status.json, by (site, domain)."""
+    return {(o["site"], o["domain"]): o for o in status.get("outcomes", []) if not o["ok"]}
+
+
+def _finding_block(res: dict | None, failure: dict | None, link: str | None) -> list[str]:
+    """A finding card (MyST container around raw HTML): sentence, interval in words, icons, then the link.
+
+    Raw HTML keeps the icons inline and gives tests stable hooks; the link stays a MyST ``{doc}`` role so
+    Sphinx checks that it resolves.
+    """
+    if failure is not None:
+        return [":::{container} finding-card finding-card-failed", "",
+                failed_html(failure["site"], failure["domain"], failure.get("error", "")), "", ":::", ""]
+    if res is None:
+        return []
+    out = [":::{container} finding-card", "", finding_html(res), ""]
+    if link:
+        out += [link, ""]
+    return out + [":::", ""]
+
+
+def _summary_table(registry: Registry, by_key: dict, failed: dict) -> str:
+    """A compact HTML table of every headline finding, with a caption and scoped header cells."""
+    e = html.escape
+    rows = []
     for site in registry.sites:
         for domain in registry.domains:
             key = (site.id, domain.id)
-            link = f"{{doc}}`{_esc(domain.name)} <_generated/sites/{site.id}/{domain.id}>`"
+            head = f'<th scope="row">{e(site.name)}</th><td>{e(domain.name)}</td>'
             if key in failed:
-                lines.append(f"| {_esc(site.name)} | {_esc(domain.name)} | - | - | failed | "
-                             f"The analysis did not run: {_esc(failed[key]['error'])} |")
+                err = (failed[key].get("error") or "unknown error").strip().splitlines()[0]
+                rows.append(f'<tr class="finding-failed">{head}<td colspan="5"><strong>Analysis failed: no finding.'
+                            f'</strong> {e(err)}</td></tr>')
+            elif key in by_key:
+                m = headline(by_key[key])
+                spc = m.get("spc") or {}
+                rows.append(f"<tr>{head}<td>{e(m['name'])}</td><td>{e(estimate_text(m))}</td>"
+                            f"<td>{e(m['direction'])}</td><td>{variation_html(spc.get('variation_icon'), short=True)}"
+                            f"</td><td>{assurance_html(spc.get('assurance_icon'), short=True)}</td></tr>")
+    return "\n".join([
+        '<div class="table-scroll" role="region" aria-label="Summary table of headline findings" tabindex="0">',
+        '<table class="eval-table summary-table">',
+        "<caption>Headline finding for each site and outcome area: the step change at go-live on the model's scale "
+        "with its 95% confidence interval (a ratio below 1, or a difference below 0, means lower than expected), "
+        "the reading of that interval, and the Making Data Count icons for the latest month.</caption>",
+        '<thead><tr><th scope="col">Site</th><th scope="col">Outcome area</th><th scope="col">Headline measure</th>'
+        '<th scope="col">Step change (95% CI)</th><th scope="col">Reading</th><th scope="col">Variation</th>'
+        '<th scope="col">Assurance</th></tr></thead>',
+        "<tbody>", *rows, "</tbody>", "</table>", "</div>", ""])
+
+
+def overview_fragment(registry: Registry, results: list[dict], status: dict, cross_site: bool = False) -> str:
+    """The overview, finding first: per site a heading and per domain its headline sentence, interval in words,
+    Making Data Count icons and a link to the detail; then a compact summary table and the site toctree."""
+    by_key = {(r["site"], r["domain"]): r for r in results}
+    failed = _failed(status)
+    shown = [s for s in registry.sites if any((s.id, d) in failed or (s.id, d) in by_key for d in registry.domain_ids)]
+    lines: list[str] = []
+    for site in shown:
+        assumed = " (assumed date)" if site.intervention_is_assumption else ""
+        lines += [f"## {site.name}", "",
+                  f"{site.programme}, led by {site.provider_name}. Go-live used: {site.intervention_label}, "
+                  f"{site.intervention_date:%B %Y}{assumed}.", "",
+                  f"{{doc}}`Site page <_generated/sites/{site.id}/index>` · "
+                  f"{{doc}}`Easy read <_generated/sites/{site.id}/easy_read>` · "
+                  f"{{doc}}`One-page summary <_generated/sites/{site.id}/summary>`", ""]
+        for domain in registry.domains:
+            key = (site.id, domain.id)
+            if key not in failed and key not in by_key:
                 continue
-            res = by_key.get(key)
-            if res is None:
-                continue
-            head = next(m for m in res["measures"] if m["headline"])
-            its = head.get("its")
-            if its:
-                s = its["step"]
-                scale = its["scale"].replace("_", " ")
-                estimate = f"{scale} {s['estimate']:.2f} ({s['ci_low']:.2f} to {s['ci_high']:.2f})"
-            else:
-                estimate = "not estimated"
-            lines.append(f"| {_esc(site.name)} | {link} | {_esc(head['name'])} | {estimate} | "
-                         f"{_esc(head['direction'])} | {_esc(head['summary'])} |")
-    toctree = ["", "```{toctree}", ":maxdepth: 2", ":caption: Sites", ""]
-    toctree += [f"_generated/sites/{s.id}/index" for s in registry.sites
-                if any((s.id, d) in failed or (s.id, d) in by_key for d in registry.domain_ids)]
+            link = (f"{{doc}}`Charts and details: {domain.name.lower()} in {site.name} "
+                    f"<_generated/sites/{site.id}/{domain.id}>`")
+            lines += [f"### {domain.name}", "", *_finding_block(by_key.get(key), failed.get(key), link)]
+    lines += ["## All headline findings in one table", "", _summary_table(registry, by_key, failed),
+              "Download every measure's estimates: {download}`results for all sites (CSV) "
+              "</_generated/downloads/results_all_sites.csv>`.", ""]
+    toctree = ["```{toctree}", ":maxdepth: 2", ":caption: Sites", ""]
+    toctree += [f"_generated/sites/{s.id}/index" for s in shown]
     if cross_site:
         toctree += ["```", "", "```{toctree}", ":maxdepth: 1", ":caption: Across the sites", "",
                     "_generated/cross_site"]
@@ -83,8 +134,30 @@ def overview_fragment(registry: Registry, results: list[dict], status: dict, cro
     return "\n".join(lines) + "\n" + "\n".join(toctree)
 
 
-def site_page(registry: Registry, site_id: str, results: list[dict], status: dict, notebooks: list[str]) -> str:
-    """A site's page: the programme in brief, its milestones, headline findings and the domain pages."""
+FIGURE_KINDS = {"spc": "SPC (XmR) chart", "its": "Interrupted time series chart",
+                "synthetic_control": "Synthetic control chart"}
+
+
+def _figure_rows(site_id: str, domain_id: str, stems: list[str], names: dict[str, str]) -> list[str]:
+    """list-table rows offering each saved figure as PNG and SVG downloads."""
+    rows = []
+    for stem in stems:
+        kind = next((k for k in sorted(FIGURE_KINDS, key=len, reverse=True) if stem.endswith("_" + k)), "")
+        mid = stem[: -len(kind) - 1] if kind else stem
+        label = f"{names.get(mid, mid)}: {FIGURE_KINDS.get(kind, 'chart')}"
+        base = f"figures/{domain_id}/{stem}"
+        rows += [f"* - {_esc(label)}",
+                 f"  - {{download}}`PNG <{base}.png>`",
+                 f"  - {{download}}`SVG <{base}.svg>`"]
+    return rows
+
+
+def site_page(registry: Registry, site_id: str, results: list[dict], status: dict, notebooks: list[str],
+              figures: dict[str, list[str]] | None = None) -> str:
+    """A site's page: programme, milestones, findings first in words, other versions and downloads.
+
+    ``figures`` maps a domain to the figure stems copied beside the page (``figures/<domain>/<stem>.png|svg``).
+    """
     site = registry.site(site_id)
     out = [f"# {site.name}", ""]
     out += [
@@ -95,33 +168,106 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
         "",
         f"Why this date: {site.intervention_reasoning}",
         "",
-        "## Timeline",
+        "Also on this site: {doc}`easy read version <easy_read>` · {doc}`one-page printable summary <summary>` · "
+        "{doc}`data quality <data_quality>`.",
         "",
-        "| When | What the documents say | Source |",
-        "|---|---|---|",
+        "## Findings",
+        "",
     ]
+    by_domain = {r["domain"]: r for r in results if r["site"] == site_id}
+    failed = {d: o for (s, d), o in _failed(status).items() if s == site_id}
+    for domain in registry.domains:
+        if domain.id not in failed and domain.id not in by_domain:
+            continue
+        link = f"{{doc}}`Charts and details: {domain.name.lower()} <{domain.id}>`" if domain.id in notebooks else None
+        out += [f"### {domain.name}", "", *_finding_block(by_domain.get(domain.id), failed.get(domain.id), link)]
+        if domain.id in failed:
+            out += [f"To reproduce: `evaluation run --site {site_id} --domain {domain.id}`.", ""]
+    out += ["## Timeline", "", "| When | What the documents say | Source |", "|---|---|---|"]
     fmt = {"day": "%d %B %Y", "month": "%B %Y", "quarter": "%B %Y (approximate)", "year": "%Y"}
     for ms in sorted(site.milestones, key=lambda m: m.date):
         out.append(f"| {ms.date.strftime(fmt[ms.precision])} | {_esc(ms.event)} | {_esc(ms.source)} |")
     if site.notes:
         out += ["", "Notes from the documents:", ""] + [f"- {n}" for n in site.notes]
-    out += ["", "## Findings", ""]
-    by_domain = {r["domain"]: r for r in results if r["site"] == site_id}
-    failed = {o["domain"]: o for o in status.get("outcomes", []) if o["site"] == site_id and not o["ok"]}
-    for domain in registry.domains:
-        if domain.id in failed:
-            o = failed[domain.id]
-            out += [
-                f"- **{domain.name}**: the analysis failed ({_esc(o['error'])}). To reproduce: "
-                f"`evaluation run --site {site_id} --domain {domain.id}`.",
-            ]
-        elif domain.id in by_domain:
-            head = next(m for m in by_domain[domain.id]["measures"] if m["headline"])
-            out.append(f"- **{domain.name}**: {head['summary']} "
-                       f"({{doc}}`{domain.name.lower()}: details <{domain.id}>`)")
     out += ["", "What the input files hold for this site, and what was done with every row: "
-            "{doc}`data quality <data_quality>`."]
-    out += ["", "```{toctree}", ":maxdepth: 1", ":hidden:", ""] + notebooks + ["```", ""]
+            "{doc}`data quality <data_quality>`.", "", "## Downloads", "",
+            f"- {{download}}`Results for {site.name} (CSV) </_generated/downloads/results_{site_id}.csv>`: one row "
+            "per measure with the model estimates and 95% intervals, effects at 12 and 24 months, the reading and "
+            "the Making Data Count icons (no monthly figures).",
+            "- {download}`Results for all sites (CSV) </_generated/downloads/results_all_sites.csv>`.", ""]
+    names = {m["measure_id"]: m["name"] for r in by_domain.values() for m in r["measures"]}
+    for domain in registry.domains:
+        stems = (figures or {}).get(domain.id)
+        if not stems:
+            continue
+        out += [f"```{{list-table}} Charts for {domain.name.lower()} in {site.name}, as PNG and SVG files",
+                ":header-rows: 1", ":widths: 60 20 20", "", "* - Chart", "  - PNG", "  - SVG",
+                *_figure_rows(site_id, domain.id, stems, names), "```", ""]
+    out += ["```{toctree}", ":maxdepth: 1", ":hidden:", ""] + notebooks + ["```", ""]
+    return "\n".join(out)
+
+
+def _caveats(registry: Registry, site_id: str, results: list[dict]) -> list[str]:
+    """Key caveats for a site's summary: the design, the go-live date and each headline measure's own."""
+    site = registry.site(site_id)
+    out = ["Before-and-after comparisons at one organisation: they show what changed after go-live, not proof that "
+           "the programme caused it. Other changes at the same time can produce or hide an effect."]
+    if site.intervention_is_assumption:
+        out.append(f"The go-live date ({site.intervention_date:%B %Y}) is an assumption; the documents give no "
+                   "exact date. A different date can be tested with `--intervention-date`.")
+    seen: set[str] = set()
+    for r in sorted((r for r in results if r["site"] == site_id), key=lambda r: r["domain"]):
+        m = headline(r)
+        for c in m.get("caveats", []):
+            text = f"{m['name']}: {c}"
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+    return out
+
+
+def summary_page(registry: Registry, site_id: str, results: list[dict], status: dict, info: dict) -> str:
+    """A one-page printable summary for committee packs: findings, intervals, icons, caveats, provenance."""
+    site = registry.site(site_id)
+    by_domain = {r["domain"]: r for r in results if r["site"] == site_id}
+    failed = {d: o for (s, d), o in _failed(status).items() if s == site_id}
+    # No container around the page: MyST drops headings nested in a directive. The first paragraph's class
+    # lets the stylesheet find the page (.bd-article:has(.summary-intro)).
+    out = [f"# {site.name}: one-page summary", ""]
+    when = (f"{site.intervention_label}, {site.intervention_date:%B %Y}"
+            + (" (assumed)" if site.intervention_is_assumption else " (stated in the programme documents)"))
+    out += [f'<p class="summary-intro"><strong>{html.escape(site.programme)}</strong>, led by '
+            f"{html.escape(site.provider_name)} ({site.ods_code}). Go-live used: {html.escape(when)}.</p>", ""]
+    if info.get("data_source") == "synthetic":
+        out += ['<p class="synthetic-notice"><strong>Synthetic demonstration data:</strong> every number on this '
+                "page is made up. It shows how the evaluation works, not how the services performed.</p>", ""]
+    out += [
+            "## Findings", ""]
+    for domain in registry.domains:
+        if domain.id not in failed and domain.id not in by_domain:
+            continue
+        out += [f"### {domain.name}", ""]
+        block = _finding_block(by_domain.get(domain.id), failed.get(domain.id), None)
+        if domain.id in by_domain and domain.id not in failed:
+            m = headline(by_domain[domain.id])
+            block.insert(-2, f"<p class=\"finding-estimate\">{html.escape(m['name'])}: "
+                             f"{html.escape(estimate_text(m))}.</p>")
+            block.insert(-2, "")
+        out += block
+    out += ["## Key caveats", ""] + [f"- {c}" for c in _caveats(registry, site_id, results)] + [""]
+    inputs: dict[str, str] = {}
+    params: set[str] = set()
+    for r in by_domain.values():
+        inputs.update({i["path"]: i["sha256"] for i in r.get("inputs", [])})
+        params.add(f"go-live {r['intervention_date'][:7]}; outliers "
+                   f"{'kept' if r.get('keep_outliers') else 'left out of models'}; comparator coverage "
+                   f"{r.get('comparator_min_coverage', 'n/a')}")
+    files = "; ".join(f"`{p}` (SHA-256 {h[:16]}…)" for p, h in sorted(inputs.items())) or "none"
+    out += ["## Provenance", "",
+            f"{info.get('data_source', 'unknown').capitalize()} data. Input files: {files}. "
+            f"Parameters: {'; '.join(sorted(params)) or 'defaults'}. Code commit {info.get('commit', 'unknown')}, "
+            f"built {info.get('built_at', '')}. Full SHA-256 hashes and package versions: "
+            "{doc}`how to reproduce </reproduce>` and the page footer.", ""]
     return "\n".join(out)
 
 
@@ -232,10 +378,24 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     status = json.loads(status_path.read_text(encoding="utf-8")) if status_path.is_file() else {"outcomes": []}
     results = read_results(build / "results")
     ok = {(o["site"], o["domain"]) for o in status.get("outcomes", []) if o["ok"]}
+    failed = _failed(status)
+    sources = sorted({r["data_source"] for r in results}) or [status.get("data_source", "synthetic")]
+    info = {
+        "data_source": "synthetic" if "synthetic" in sources else sources[0],
+        "data_dir": Path(status.get("data_dir", "")).name,
+        "commit": _commit(),
+        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "packages": _versions(),
+        "sites": [],
+        "failed": [f"{o['site']}/{o['domain']}" for o in status.get("outcomes", []) if not o["ok"]],
+    }
+    # Downloads carry only the results of analyses that ran: a failed site x domain's old file is left out.
+    published = [r for r in results if (r["site"], r["domain"]) not in failed]
+    write_results_csvs(published, generated / "downloads")
     n_notebooks = 0
-    sites_with_pages = []
     for site in registry.sites:
         notebooks = []
+        figures: dict[str, list[str]] = {}
         for domain in registry.domains:
             src = build / "notebooks" / site.id / f"{domain.id}.ipynb"
             if (site.id, domain.id) in ok and src.is_file():
@@ -244,25 +404,28 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
                 shutil.copyfile(src, dst)
                 notebooks.append(domain.id)
                 n_notebooks += 1
+                fig_src = build / "figures" / site.id / domain.id
+                if fig_src.is_dir():
+                    shutil.copytree(fig_src, dst.parent / "figures" / domain.id)
+                    # a chart is offered only when both of its formats were saved
+                    figures[domain.id] = sorted({p.stem for p in fig_src.glob("*.png")
+                                                 if p.with_suffix(".svg").is_file()})
         touched = any(o["site"] == site.id for o in status.get("outcomes", []))
         if touched:
             page = generated / "sites" / site.id / "index.md"
             page.parent.mkdir(parents=True, exist_ok=True)
-            page.write_text(site_page(registry, site.id, results, status, [*notebooks, "data_quality"]),
+            page.write_text(site_page(registry, site.id, published, status,
+                                      [*notebooks, "easy_read", "summary", "data_quality"], figures),
                             encoding="utf-8")
             (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, results),
                                                          encoding="utf-8")
-            sites_with_pages.append(site.id)
-    sources = sorted({r["data_source"] for r in results}) or [status.get("data_source", "synthetic")]
-    info = {
-        "data_source": "synthetic" if "synthetic" in sources else sources[0],
-        "data_dir": Path(status.get("data_dir", "")).name,
-        "commit": _commit(),
-        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "packages": _versions(),
-        "sites": sites_with_pages,
-        "failed": [f"{o['site']}/{o['domain']}" for o in status.get("outcomes", []) if not o["ok"]],
-    }
+            failed_here = {d: o.get("error", "") for (s, d), o in failed.items() if s == site.id}
+            (page.parent / "easy_read.md").write_text(
+                easy_read_page(registry, site.id, published, failed_here, info["data_source"] == "synthetic"),
+                encoding="utf-8")
+            (page.parent / "summary.md").write_text(summary_page(registry, site.id, published, status, info),
+                                                encoding="utf-8")
+            info["sites"].append(site.id)
     (generated / "build_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     cross = build / "notebooks" / "all" / "cross_site.ipynb"
     has_cross = ("all", "cross_site") in ok and cross.is_file()
@@ -270,7 +433,7 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
         shutil.copyfile(cross, generated / "cross_site.ipynb")
         n_notebooks += 1
     frag = generated / "fragments"
-    (frag / "overview.md").write_text(overview_fragment(registry, results, status, has_cross), encoding="utf-8")
+    (frag / "overview.md").write_text(overview_fragment(registry, published, status, has_cross), encoding="utf-8")
     (frag / "data_dictionary.md").write_text(data_dictionary_fragment(registry), encoding="utf-8")
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
     return {"generated": str(generated), "n_notebooks": n_notebooks, **info}

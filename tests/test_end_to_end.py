@@ -92,21 +92,30 @@ def test_executed_notebooks_are_in_build_not_in_templates(synthetic_build: Path)
     assert not list((ROOT / "notebooks").glob("*/*.ipynb"))
 
 
-def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, tmp_path: Path):
+@pytest.fixture(scope="module")
+def built_site(synthetic_build: Path, tmp_path_factory) -> Path:
+    """The synthetic build assembled and built with Sphinx (warnings as errors), once per module."""
     from evaluation.site import assemble
 
-    docs = tmp_path / "docs"
+    tmp = tmp_path_factory.mktemp("site")
+    docs = tmp / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
     assemble(build_dir=synthetic_build, docs_dir=docs)
-    out = tmp_path / "html"
+    out = tmp / "html"
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(docs),
                            str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, built_site: Path):
+    out = built_site
     reg = default_registry()
     pages = ["index.html", "methods.html", "data_dictionary.html", "assumptions.html", "method_validation.html",
              "_generated/cross_site.html"]
     for s in reg.site_ids:
-        pages += [f"_generated/sites/{s}/index.html", f"_generated/sites/{s}/data_quality.html"]
+        pages += [f"_generated/sites/{s}/index.html", f"_generated/sites/{s}/data_quality.html",
+                  f"_generated/sites/{s}/easy_read.html", f"_generated/sites/{s}/summary.html"]
         pages += [f"_generated/sites/{s}/{d}.html" for d in reg.domain_ids]
     for page in pages:
         text = (out / page).read_text(encoding="utf-8")
@@ -120,6 +129,34 @@ def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, 
     dictionary = (out / "data_dictionary.html").read_text(encoding="utf-8")
     for m in reg.measures:
         assert m.name in dictionary
+
+
+def test_overview_has_one_sentence_per_site_and_domain_matching_its_numbers(synthetic_build: Path, built_site: Path):
+    from test_site import check_overview  # the checker, unit-tested in tests/test_site.py
+
+    results = read_results(synthetic_build / "results")
+    assert check_overview((built_site / "index.html").read_text(encoding="utf-8"), results) == 12
+    for s in default_registry().site_ids:
+        summary = (built_site / "_generated" / "sites" / s / "summary.html").read_text(encoding="utf-8")
+        assert check_overview(summary, [r for r in results if r["site"] == s]) == 3
+
+
+def test_every_image_has_alt_text_naming_the_measure_and_the_site(built_site: Path):
+    from test_site import check_img_alts
+
+    assert check_img_alts(built_site) >= 12 * 2 + 7  # at least SPC and ITS per headline, and the forest plots
+
+
+def test_results_csvs_and_every_figure_are_offered_as_downloads(synthetic_build: Path, built_site: Path):
+    downloads = {p.name: p for p in (built_site / "_downloads").rglob("*") if p.is_file()}
+    reg = default_registry()
+    assert {"results_all_sites.csv", *(f"results_{s}.csv" for s in reg.site_ids)} <= set(downloads)
+    for s in reg.site_ids:
+        page = (built_site / "_generated" / "sites" / s / "index.html").read_text(encoding="utf-8")
+        for fig in (synthetic_build / "figures" / s).rglob("*"):
+            if fig.suffix in (".png", ".svg"):
+                assert f"/{fig.name}\"" in page, f"{s}: no download link for {fig.name}"
+                assert downloads[fig.name].is_file()
 
 
 def test_runner_reports_a_failing_notebook_and_runs_the_others(tmp_path: Path):
