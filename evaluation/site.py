@@ -14,6 +14,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from evaluation.disclosure import rules_fragment
 from evaluation.registry import Registry, default_registry
 from evaluation.report import read_results
 
@@ -273,4 +274,5 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     (frag / "overview.md").write_text(overview_fragment(registry, results, status, has_cross), encoding="utf-8")
     (frag / "data_dictionary.md").write_text(data_dictionary_fragment(registry), encoding="utf-8")
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
+    (frag / "disclosure_rules.md").write_text(rules_fragment(), encoding="utf-8")
     return {"generated": str(generated), "n_notebooks": n_notebooks, **info}
