@@ -243,12 +243,19 @@ def _relative(path: str, folder: Path) -> str:
 
 def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, measure_ids: list[str],
                  data_dir: Path) -> list[dict]:
-    used = panel.loc[(panel["org_code"] == org_code) & panel["measure_id"].isin(measure_ids), "source_file"]
-    used_names = {Path(str(p)).name for p in used.unique()}
+    """The input files the site's rows came from, each with the digest of those rows (not of the whole file:
+    the published files are national, and a site's results depend only on its own rows and the comparators';
+    the whole files' SHA-256 are in the build's data log)."""
+    from evaluation.cache import frame_digest, site_rows
+
+    rows = site_rows(panel, org_code, measure_ids)
+    names = rows["source_file"].map(lambda p: Path(str(p)).name)
     inputs = []
     for r in reports:
-        if Path(r.path).name in used_names:
-            inputs.append({"path": _relative(r.path, data_dir), "sha256": r.sha256, "layout": r.layout})
+        name = Path(r.path).name
+        if (names == name).any():
+            inputs.append({"path": _relative(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
+                           "layout": r.layout})
     return inputs
 
 
@@ -264,14 +271,14 @@ def run_domain(
     registry: Registry | None = None,
 ) -> DomainRun:
     """Load the data, evaluate one site x domain, and write ``<build>/results/<site>/<domain>.json``."""
+    from evaluation.cache import cached_panel
     from evaluation.quality import quality_summary
-    from evaluation.sources import load_panel
 
     registry = registry or default_registry()
     registry.site(site)
     registry.domain(domain)
     folder, source = resolve_data_dir(data_dir, build_dir)
-    panel, reports = load_panel(folder)
+    panel, reports = cached_panel(folder, build_dir)
     ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source,
                          keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
     measure_ids = [m.measure.id for m in ev.measures]

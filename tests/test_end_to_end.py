@@ -38,7 +38,7 @@ def test_every_site_and_domain_writes_a_results_file(synthetic_build: Path):
         (s, d) for s in reg.site_ids for d in reg.domain_ids)
     for r in results:
         assert r["data_source"] == "synthetic"
-        assert r["inputs"] and all(len(i["sha256"]) == 64 for i in r["inputs"])
+        assert r["inputs"] and all(len(i["rows_sha256"]) == 64 for i in r["inputs"])
         assert sum(m["headline"] for m in r["measures"]) == 1
         for m in r["measures"]:
             assert m["summary"]

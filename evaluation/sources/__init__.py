@@ -91,6 +91,24 @@ def _closest_layout(header: list[str], layouts: list[Layout]) -> Layout | None:
     return shares[0][2]
 
 
+#: Separators spreadsheets write instead of commas (a European "CSV", a tab-delimited text export).
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _refuse_other_delimiter(label: str, header: list[str], layouts: list[Layout]) -> None:
+    """Say so when a header is one layout's columns joined by another separator, rather than "unknown layout"."""
+    joined = ",".join(header)
+    for sep, name in _OTHER_DELIMITERS.items():
+        cells = [c.strip() for c in joined.split(sep)]
+        if len(cells) > 1 and _closest_layout(cells, layouts) is not None:
+            raise SourceError(
+                label,
+                f"the fields are separated by {name}, not commas",
+                row=1,
+                expected="comma-separated values (save or export the file as CSV with commas)",
+            )
+
+
 def layout_from_header(label: str, header: list[str], registry: Registry | None = None) -> str:
     """The layout whose required columns are all in ``header`` (the most specific one if several are).
 
@@ -102,6 +120,7 @@ def layout_from_header(label: str, header: list[str], registry: Registry | None 
     have = {norm_name(h) for h in header}
     matches = [lay for lay in layouts if {norm_name(c) for c in lay.required_columns} <= have]
     if not matches:
+        _refuse_other_delimiter(label, header, layouts)
         near = _closest_layout(header, layouts)
         if near is not None:
             try:
@@ -227,9 +246,11 @@ def load_panel(
         except SourceError as exc:
             if strict:
                 raise
-            failed.append(
-                ReadReport(path=str(path), layout="unknown", sha256=sha256_file(path), blocking=[str(exc)])
-            )
+            try:
+                digest = sha256_file(path)
+            except OSError:  # the file that could not be read cannot be hashed either
+                digest = ""
+            failed.append(ReadReport(path=str(path), layout="unknown", sha256=digest, blocking=[str(exc)]))
 
     frames = [r.panel.assign(_src=i) for i, r in enumerate(results) if len(r.panel)]
     if frames:
