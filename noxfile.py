@@ -51,6 +51,8 @@ def _build_docs(session: nox.Session, build_dir: str = "build") -> None:
     session.run("evaluation", "assemble", "--build-dir", build_dir, "--docs-dir", "docs")
     session.run("sphinx-build", "-j", "auto", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
     stamp.write_text(source, encoding="utf-8")
+    # Pages and downloads (every *.html and *.csv under the built site): no published count may break the rule.
+    session.run("evaluation", "check-disclosure", "docs/_build/html")
     session.log(f"site built: {out / 'html' / 'index.html'}")
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``evaluation synth | run | assemble | validate | simulate``.
+"""Command line: ``evaluation synth | run | assemble | validate | simulate | check-disclosure``.
 
 Errors are one line on stderr (file, row, column and what was expected where they apply) with exit
 status 2; a failed notebook gives exit status 1 after the other notebooks have run. Set
@@ -89,6 +89,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_disclosure(args: argparse.Namespace) -> int:
+    from evaluation.disclosure import scan_tree
+
+    report = scan_tree(args.paths)
+    for v in report.violations:
+        print(v)
+    print(report.summary())
+    return 1 if report.violations else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="evaluation", description="Community mental health evaluation workbook")
@@ -139,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a data folder: layouts, periods, coverage, data quality")
     v.add_argument("--data-dir", required=True)
     v.set_defaults(func=_cmd_validate)
+
+    c = sub.add_parser("check-disclosure",
+                       help="fail if a built page (HTML) or download (CSV) publishes a count that breaks the "
+                            "disclosure rule (data_dictionary/disclosure.yaml)")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="built site folder(s) or single files to check")
+    c.set_defaults(func=_cmd_check_disclosure)
     return p
 
 

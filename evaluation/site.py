@@ -15,6 +15,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from evaluation.disclosure import rules_fragment
 from evaluation.downloads import write_results_csvs
 from evaluation.easy_read import easy_read_page
 from evaluation.findings import assurance_html, estimate_text, failed_html, finding_html, headline, variation_html
@@ -436,4 +437,5 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     (frag / "overview.md").write_text(overview_fragment(registry, published, status, has_cross), encoding="utf-8")
     (frag / "data_dictionary.md").write_text(data_dictionary_fragment(registry), encoding="utf-8")
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
+    (frag / "disclosure_rules.md").write_text(rules_fragment(), encoding="utf-8")
     return {"generated": str(generated), "n_notebooks": n_notebooks, **info}
