@@ -184,7 +184,7 @@ def panel_snapshot_path(folder: Path, build: Path) -> Path:
 
 
 def cached_panel(folder: Path | str, build: Path | str) -> tuple[pd.DataFrame, list]:
-    """``load_panel(folder)``, read once per build and shared by every notebook.
+    """``load_panel(folder, strict=False)``, read once per build and shared by every notebook.
 
     The runner loads the panel before any kernel starts and keeps it under ``<build>/cache/panel``, named by
     the digest of the input files and the code; each notebook then unpickles it instead of parsing the
@@ -196,7 +196,7 @@ def cached_panel(folder: Path | str, build: Path | str) -> tuple[pd.DataFrame, l
 
     folder, build = Path(folder).resolve(), Path(build).resolve()
     if os.environ.get("EVALUATION_PANEL_SNAPSHOT") == "0":  # the benchmark's naive build reads every time
-        return load_panel(folder)
+        return load_panel(folder, strict=False)
     path = panel_snapshot_path(folder, build)
     if path.is_file():
         try:
@@ -206,7 +206,8 @@ def cached_panel(folder: Path | str, build: Path | str) -> tuple[pd.DataFrame, l
             return panel.copy(deep=True), reports
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
             pass  # a damaged snapshot is rebuilt below
-    panel, reports = load_panel(folder)
+    # Not strict: an unusable file stops only the sites whose rows it holds (sources.usable_rows).
+    panel, reports = load_panel(folder, strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:

@@ -159,13 +159,15 @@ def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = 
                    registry: Registry | None = None) -> CrossSiteRun:
     """Pool the sites' results and run the staggered design; write ``<build>/synthesis/cross_site.json``."""
     from evaluation.cache import cached_panel
+    from evaluation.sources import usable_rows
     from evaluation.workbook import resolve_data_dir
 
     registry = registry or default_registry()
     build = Path(build_dir)
     results = read_results(build / "results")
     folder, source = resolve_data_dir(data_dir, build)
-    panel, _ = cached_panel(folder, build)
+    panel, reports = cached_panel(folder, build)
+    panel = usable_rows(panel, reports)  # sites whose data were unusable have no results to pool anyway
     meta = meta_by_measure(registry, results)
     staggered = staggered_by_headline(registry, panel, keep_outliers=keep_outliers,
                                       min_coverage=comparator_min_coverage)

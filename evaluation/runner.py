@@ -310,15 +310,25 @@ def _file_accounting(reports: list, folder: Path) -> list[dict]:
     return sorted(out, key=lambda d: json.dumps(d, sort_keys=True))
 
 
-def write_data_log(reports: list, folder: Path, build: Path) -> Path:
-    """``<build>/data_log.json``: every input file with its SHA-256, layout and row accounting."""
+def write_data_log(reports: list, folder: Path, build: Path, panel=None, registry: Registry | None = None) -> Path:
+    """``<build>/data_log.json``: every input file with its publisher, the months its kept rows cover, its
+    SHA-256, layout and row accounting."""
+    registry = registry or default_registry()
+    publishers = {lay.id: lay.publisher for lay in registry.layouts}
+    spans: dict[str, tuple[str, str]] = {}
+    if panel is not None and len(panel):
+        names = panel["source_file"].map(lambda p: Path(str(p)).name)
+        for name, periods in panel["period"].groupby(names):
+            spans[str(name)] = (f"{periods.min():%Y-%m}", f"{periods.max():%Y-%m}")
     files = []
     for r in sorted(reports, key=lambda r: str(r.path)):
         try:
             rel = Path(r.path).resolve().relative_to(folder).as_posix()
         except ValueError:
             rel = Path(r.path).name
+        first, last = spans.get(Path(r.path).name, ("", ""))
         files.append({"path": rel, "sha256": r.sha256, "layout": r.layout, "rows_read": r.rows_read,
+                      "publisher": publishers.get(r.layout, "not known"), "first_month": first, "last_month": last,
                       "rows_kept": r.rows_kept, "rows_rejected": r.rows_rejected,
                       "rejected": dict(sorted(r.rejected.items()))})
     path = build / "data_log.json"
@@ -377,7 +387,7 @@ def run(
     sharded = bool(shard and shard[1] > 1)
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
               "keep_outliers": bool(keep_outliers), "comparator_min_coverage": float(comparator_min_coverage)}
-    write_data_log(reports, folder, build)
+    write_data_log(reports, folder, build, panel, registry)
     accounting = _file_accounting(reports, folder)
     excluded = {s.ods_code for s in registry.sites}
     nb_dir = Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR

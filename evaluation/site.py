@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from evaluation.disclosure import rules_fragment
 from evaluation.downloads import write_results_csvs
 from evaluation.easy_read import easy_read_page
 from evaluation.findings import assurance_html, estimate_text, failed_html, finding_html, headline, variation_html
-from evaluation.registry import Registry, default_registry
+from evaluation.registry import Registry, default_registry, organisation_code
 from evaluation.report import read_results
 
 PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-nb", "sphinx")
@@ -49,6 +51,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def evaluated_sites(registry: Registry, status: dict, results: list[dict]) -> list:
+    """The registry's sites, then any other organisation evaluated in this build (``org_<code>``, from
+    ``--sites all``), in id order."""
+    ids = {o["site"] for o in status.get("outcomes", [])} | {r["site"] for r in results}
+    extra = sorted(i for i in ids if i not in registry.site_ids and organisation_code(i))
+    return [*registry.sites, *(registry.site(i) for i in extra)]
+
+
 def _failed(status: dict) -> dict[tuple[str, str], dict]:
     """Failed site x domain outcomes from run_status.json, by (site, domain)."""
     return {(o["site"], o["domain"]): o for o in status.get("outcomes", []) if not o["ok"]}
@@ -71,11 +81,11 @@ def _finding_block(res: dict | None, failure: dict | None, link: str | None) -> 
     return out + [":::", ""]
 
 
-def _summary_table(registry: Registry, by_key: dict, failed: dict) -> str:
+def _summary_table(registry: Registry, by_key: dict, failed: dict, sites: list | None = None) -> str:
     """A compact HTML table of every headline finding, with a caption and scoped header cells."""
     e = html.escape
     rows = []
-    for site in registry.sites:
+    for site in sites or registry.sites:
         for domain in registry.domains:
             key = (site.id, domain.id)
             head = f'<th scope="row">{e(site.name)}</th><td>{e(domain.name)}</td>'
@@ -106,7 +116,8 @@ def overview_fragment(registry: Registry, results: list[dict], status: dict, cro
     Making Data Count icons and a link to the detail; then a compact summary table and the site toctree."""
     by_key = {(r["site"], r["domain"]): r for r in results}
     failed = _failed(status)
-    shown = [s for s in registry.sites if any((s.id, d) in failed or (s.id, d) in by_key for d in registry.domain_ids)]
+    shown = [s for s in evaluated_sites(registry, status, results)
+             if any((s.id, d) in failed or (s.id, d) in by_key for d in registry.domain_ids)]
     lines: list[str] = []
     for site in shown:
         assumed = " (assumed date)" if site.intervention_is_assumption else ""
@@ -123,7 +134,7 @@ def overview_fragment(registry: Registry, results: list[dict], status: dict, cro
             link = (f"{{doc}}`Charts and details: {domain.name.lower()} in {site.name} "
                     f"<_generated/sites/{site.id}/{domain.id}>`")
             lines += [f"### {domain.name}", "", *_finding_block(by_key.get(key), failed.get(key), link)]
-    lines += ["## All headline findings in one table", "", _summary_table(registry, by_key, failed),
+    lines += ["## All headline findings in one table", "", _summary_table(registry, by_key, failed, shown),
               "Download every measure's estimates: {download}`results for all sites (CSV) "
               "</_generated/downloads/results_all_sites.csv>`.", ""]
     toctree = ["```{toctree}", ":maxdepth: 2", ":caption: Sites", ""]
@@ -371,9 +382,73 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     """Write ``docs/_generated`` from the build folder; return a summary."""
     registry = registry or default_registry()
     build = Path(build_dir)
-    generated = Path(docs_dir) / "_generated"
-    if generated.exists():
-        shutil.rmtree(generated)
+    target = Path(docs_dir) / "_generated"
+    build.mkdir(parents=True, exist_ok=True)
+    # Written to a staging folder, then only changed files are copied over, so Sphinx's incremental build
+    # re-reads only the pages whose sources changed.
+    generated = Path(tempfile.mkdtemp(prefix="site-staging-", dir=build))
+    try:
+        info = _assemble_into(generated, build, registry)
+        changed = sync_tree(generated, target)
+    finally:
+        shutil.rmtree(generated, ignore_errors=True)
+    return {"generated": str(target), "changed_files": changed, **info}
+
+
+def sync_tree(src: Path, dst: Path) -> int:
+    """Make ``dst`` hold exactly the files of ``src``, writing only files whose bytes differ (so their
+    modification times stay put otherwise); return how many files were written or removed."""
+    changed = 0
+    wanted = {p.relative_to(src) for p in src.rglob("*") if p.is_file()}
+    if dst.exists():
+        for p in sorted(dst.rglob("*"), reverse=True):
+            rel = p.relative_to(dst)
+            if p.is_file() and rel not in wanted:
+                p.unlink()
+                changed += 1
+            elif p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+    for rel in sorted(wanted):
+        a, b = src / rel, dst / rel
+        data = a.read_bytes()
+        if b.is_file() and b.read_bytes() == data:
+            continue
+        b.parent.mkdir(parents=True, exist_ok=True)
+        b.write_bytes(data)
+        changed += 1
+    return changed
+
+
+def _results_time(build: Path) -> str:
+    """When the newest results file was written: the provenance stamp moves only when results do (a
+    no-change rebuild keeps it, so Sphinx need not rewrite every page). SOURCE_DATE_EPOCH wins if set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    else:
+        stamps = [p.stat().st_mtime for p in (build / "results").rglob("*.json")]
+        when = dt.datetime.fromtimestamp(max(stamps), dt.UTC) if stamps else dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def data_log_fragment(build: Path) -> str:
+    """Every input file of the build with its layout, SHA-256 and row accounting (``<build>/data_log.json``)."""
+    path = build / "data_log.json"
+    if not path.is_file():
+        return "No data log was written for this build.\n"
+    files = json.loads(path.read_text(encoding="utf-8")).get("files", [])
+    out = ["| File | Publisher | Months | Layout | Rows read | Rows kept | Rows set aside | SHA-256 |",
+           "|---|---|---|---|---|---|---|---|"]
+    for f in files:
+        months = f"{f['first_month']} to {f['last_month']}" if f.get("first_month") else "-"
+        out.append(f"| `{_esc(f['path'])}` | {_esc(f.get('publisher', ''))} | {months} | {_esc(f['layout'])} | "
+                   f"{f['rows_read']:,} | {f['rows_kept']:,} | {f['rows_rejected']:,} | "
+                   f"`{f['sha256'] or 'not readable'}` |")
+    return "\n".join(out) + "\n"
+
+
+def _assemble_into(generated: Path, build: Path, registry: Registry) -> dict:
+    """Write every generated source into ``generated`` (an empty folder)."""
     (generated / "fragments").mkdir(parents=True)
     status_path = build / "run_status.json"
     status = json.loads(status_path.read_text(encoding="utf-8")) if status_path.is_file() else {"outcomes": []}
@@ -385,7 +460,7 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
         "data_source": "synthetic" if "synthetic" in sources else sources[0],
         "data_dir": Path(status.get("data_dir", "")).name,
         "commit": _commit(),
-        "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "built_at": _results_time(build),
         "packages": _versions(),
         "sites": [],
         "failed": [f"{o['site']}/{o['domain']}" for o in status.get("outcomes", []) if not o["ok"]],
@@ -394,7 +469,7 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     published = [r for r in results if (r["site"], r["domain"]) not in failed]
     write_results_csvs(published, generated / "downloads")
     n_notebooks = 0
-    for site in registry.sites:
+    for site in evaluated_sites(registry, status, results):
         notebooks = []
         figures: dict[str, list[str]] = {}
         for domain in registry.domains:
@@ -418,7 +493,7 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
             page.write_text(site_page(registry, site.id, published, status,
                                       [*notebooks, "easy_read", "summary", "data_quality"], figures),
                             encoding="utf-8")
-            (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, results),
+            (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, published),
                                                          encoding="utf-8")
             failed_here = {d: o.get("error", "") for (s, d), o in failed.items() if s == site.id}
             (page.parent / "easy_read.md").write_text(
@@ -438,4 +513,5 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     (frag / "data_dictionary.md").write_text(data_dictionary_fragment(registry), encoding="utf-8")
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
     (frag / "disclosure_rules.md").write_text(rules_fragment(), encoding="utf-8")
-    return {"generated": str(generated), "n_notebooks": n_notebooks, **info}
+    (frag / "data_log.md").write_text(data_log_fragment(build), encoding="utf-8")
+    return {"n_notebooks": n_notebooks, **info}

@@ -273,12 +273,16 @@ def run_domain(
     """Load the data, evaluate one site x domain, and write ``<build>/results/<site>/<domain>.json``."""
     from evaluation.cache import cached_panel
     from evaluation.quality import quality_summary
+    from evaluation.sources import usable_rows
 
     registry = registry or default_registry()
     registry.site(site)
     registry.domain(domain)
     folder, source = resolve_data_dir(data_dir, build_dir)
     panel, reports = cached_panel(folder, build_dir)
+    # An unusable input file stops this site only if it holds this site's rows for this domain.
+    panel = usable_rows(panel, reports, registry.site(site).ods_code,
+                        [m.id for m in registry.measures_for(domain)])
     ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source,
                          keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
     measure_ids = [m.measure.id for m in ev.measures]

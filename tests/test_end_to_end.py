@@ -159,22 +159,63 @@ def test_results_csvs_and_every_figure_are_offered_as_downloads(synthetic_build:
                 assert downloads[fig.name].is_file()
 
 
-def test_runner_reports_a_failing_notebook_and_runs_the_others(tmp_path: Path):
+def test_a_folder_with_no_readable_input_is_refused_before_any_notebook(tmp_path: Path, capsys):
     from evaluation.cli import main
 
     data = tmp_path / "data"
     data.mkdir()
-    # An MHSDS-like file with a required column missing: loading the data fails inside the notebook.
+    # An MHSDS-like file with required columns missing: no reader recognises it.
     (data / "broken.csv").write_text("REPORTING_PERIOD_START,STATUS,MEASURE_ID\n01/04/2020,Final,MHS32\n")
     build = tmp_path / "build"
-    status = main(["run", "--site", "dorset", "--domain", "crisis_demand", "--domain", "staff_retention",
-                   "--data-dir", str(data), "--build-dir", str(build), "--quiet"])
+    status = main(["run", "--site", "dorset", "--domain", "crisis_demand", "--data-dir", str(data),
+                   "--build-dir", str(build), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.csv" in err[0]
+    assert not (build / "notebooks").exists()
+
+
+def test_one_sites_corrupt_extract_stops_only_that_site(synthetic_build: Path, tmp_path: Path, capsys):
+    """#7: one site's broken data: the other sites' pages are built, the failed one says what failed and
+    how to reproduce it, the overview marks it, and the command exits non-zero."""
+    from evaluation.cli import main
+    from evaluation.site import assemble
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_build / "data" / "synthetic", data)
+    # Dorset sends its own referrals extract (a valid split of the shared file), with one cell corrupted.
+    shared = (data / "local_referrals.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header, rows = shared[0], shared[1:]
+    dorset = [r for r in rows if r.startswith("RDY,")]
+    (data / "local_referrals.csv").write_text(header + "".join(r for r in rows if not r.startswith("RDY,")),
+                                              encoding="utf-8")
+    cells = dorset[5].rstrip("\n").split(",")
+    cells[3] = "lots"  # REFERRALS_ACCEPTED
+    dorset[5] = ",".join(cells) + "\n"
+    (data / "local_referrals_dorset.csv").write_text(header + "".join(dorset), encoding="utf-8")
+    build = tmp_path / "build"
+    status = main(["run", "--domain", "referral_acceptance", "--domain", "crisis_demand", "--data-dir", str(data),
+                   "--build-dir", str(build), "--quiet"])
     assert status == 1
-    outcomes = json.loads((build / "run_status.json").read_text())["outcomes"]
-    assert [(o["site"], o["domain"]) for o in outcomes] == [("dorset", "crisis_demand"), ("dorset", "staff_retention")]
-    for o in outcomes:
-        assert not o["ok"]
-        assert "broken.csv" in o["error"] and "cell" in o["error"]
+    err = capsys.readouterr().err
+    outcomes = {(o["site"], o["domain"]): o for o in json.loads((build / "run_status.json").read_text())["outcomes"]}
+    failed = {k for k, o in outcomes.items() if not o["ok"]}
+    assert failed == {("dorset", "referral_acceptance")}, failed
+    assert "local_referrals_dorset.csv" in outcomes[("dorset", "referral_acceptance")]["error"]
+    assert "REFERRALS_ACCEPTED" in outcomes[("dorset", "referral_acceptance")]["error"]
+    assert "FAILED dorset / referral_acceptance" in err
+    assert outcomes[("dorset", "crisis_demand")]["ok"]  # Dorset's other domain never read that file
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
+    assemble(build_dir=build, docs_dir=docs)
+    sites = docs / "_generated" / "sites"
+    for site in ("bradford", "cheshire_wirral", "lancashire"):
+        assert (sites / site / "referral_acceptance.ipynb").is_file()
+    assert not (sites / "dorset" / "referral_acceptance.ipynb").exists()
+    page = (sites / "dorset" / "index.md").read_text(encoding="utf-8")
+    assert "Analysis failed" in page and "evaluation run --site dorset --domain referral_acceptance" in page
+    overview = (docs / "_generated" / "fragments" / "overview.md").read_text(encoding="utf-8")
+    assert overview.count("Analysis failed") >= 1 and "local_referrals_dorset.csv" in overview
 
 
 def test_one_failing_notebook_does_not_stop_the_others(synthetic_build: Path, tmp_path: Path):

@@ -42,6 +42,7 @@ __all__ = [
     "TABLE_LAYOUT",
     "csv_layouts",
     "detect_layout",
+    "usable_rows",
     "load_panel",
     "read_file",
     "read_local_referrals",
@@ -318,3 +319,35 @@ def _note_documented_name_changes(results: list[ReadResult], organisations: Orga
                         f"{text} This is a documented name change ({change.old_name} -> {change.new_name}, "
                         f"from {change.from_date:%B %Y}; organisations.yaml), not a different organisation."
                     )
+
+
+def usable_rows(panel: pd.DataFrame, reports: list[ReadReport], org_code: str | None = None,
+                measure_ids: list[str] | None = None) -> pd.DataFrame:
+    """The panel without the rows of any input marked not usable (a report with ``blocking`` problems).
+
+    When ``org_code`` is given, an unusable input that holds rows of that organisation (for ``measure_ids``,
+    when given), or whose organisations cannot be told because none of its rows could be kept, raises its
+    :class:`SourceError`: that site's analysis must stop and say why. Any other site's analysis goes on
+    without the unusable file, so one site's broken extract never stops the others.
+    """
+    blocked = [r for r in reports if r.blocking]
+    if not blocked:
+        return panel
+    names = panel["source_file"].map(lambda p: Path(str(p)).name)
+    drop = pd.Series(False, index=panel.index)
+    for r in blocked:
+        mine = names == Path(r.path).name
+        drop |= mine
+        if org_code is None:
+            continue
+        rows = panel[mine]
+        if rows.empty:
+            hits = True  # nothing kept, so nothing says whose data it was
+        else:
+            hits = rows["org_code"].eq(org_code)
+            if measure_ids is not None:
+                hits &= rows["measure_id"].isin(measure_ids)
+            hits = bool(hits.any())
+        if hits:
+            raise SourceError(r.path, r.blocking[0].removeprefix(f"{r.path}: "))
+    return panel[~drop]
