@@ -33,7 +33,10 @@ nox.options.error_on_missing_interpreters = False
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-r", LOCK)
+    # Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every kernel
+    # would otherwise compile pandas, statsmodels and matplotlib from source again. pip compiles by default.
+    compile_flag = ["--compile-bytecode"] if session.venv_backend == "uv" else []
+    session.install(*compile_flag, "-r", LOCK)
     session.install("--no-deps", "-e", ".")
 
 

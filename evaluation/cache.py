@@ -85,11 +85,13 @@ def frame_digest(frame: pd.DataFrame) -> str:
         return sha256_bytes(b"empty")
     cols = [c for c in DIGEST_COLUMNS if c in frame.columns]
     out = frame[cols].copy()
+    # Map each distinct value once: the national files give tens of thousands of rows but few distinct values.
     if "source_file" in out:
-        out["source_file"] = out["source_file"].map(lambda p: Path(str(p)).name)
+        names = {v: Path(str(v)).name for v in out["source_file"].unique()}
+        out["source_file"] = out["source_file"].map(names)
     if "quality_flags" in out:
-        out["quality_flags"] = out["quality_flags"].map(lambda v: ";".join(sorted(v)) if isinstance(v, list | tuple)
-                                                        else str(v))
+        flags = out["quality_flags"].map(lambda v: ";".join(sorted(v)) if isinstance(v, list | tuple) else str(v))
+        out["quality_flags"] = flags
     out = out.astype(str).sort_values(cols, kind="mergesort")
     return sha256_bytes(out.to_csv(index=False, lineterminator="\n").encode())
 
@@ -99,14 +101,22 @@ def site_rows(panel: pd.DataFrame, org_code: str, measure_ids: Iterable[str]) ->
     return panel[(panel["org_code"] == org_code) & panel["measure_id"].isin(list(measure_ids))]
 
 
-def data_digest(panel: pd.DataFrame, file_accounting: list[dict], org_code: str, measure_ids: list[str],
-                excluded_orgs: set[str]) -> str:
-    """The data part of a site x domain key: the site's rows, every possible comparator's rows (any
-    organisation that is not one of ``excluded_orgs``) and the row accounting of the input files."""
+def comparator_digest(panel: pd.DataFrame, measure_ids: list[str], excluded_orgs: set[str]) -> str:
+    """Digest of every possible comparator's rows (any organisation not in ``excluded_orgs``) for the
+    measures and the MHS32 rows the comparator rule uses."""
     measures = [*measure_ids, SCALE_MEASURE]
-    own = site_rows(panel, org_code, measures)
-    others = panel[panel["measure_id"].isin(measures) & ~panel["org_code"].isin(excluded_orgs | {org_code})]
-    payload = {"site": frame_digest(own), "comparators": frame_digest(others), "files": file_accounting}
+    return frame_digest(panel[panel["measure_id"].isin(measures) & ~panel["org_code"].isin(excluded_orgs)])
+
+
+def data_digest(panel: pd.DataFrame, file_accounting: list[dict], org_code: str, measure_ids: list[str],
+                excluded_orgs: set[str], comparators: str | None = None) -> str:
+    """The data part of a site x domain key: the site's rows, every possible comparator's rows (any
+    organisation that is neither the site nor one of ``excluded_orgs``; pass ``comparators`` when already
+    computed by :func:`comparator_digest`) and the row accounting of the input files."""
+    own = site_rows(panel, org_code, [*measure_ids, SCALE_MEASURE])
+    if comparators is None:
+        comparators = comparator_digest(panel, measure_ids, excluded_orgs | {org_code})
+    payload = {"site": frame_digest(own), "comparators": comparators, "files": file_accounting}
     return sha256_bytes(json.dumps(payload, sort_keys=True, default=str).encode())
 
 

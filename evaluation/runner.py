@@ -392,10 +392,14 @@ def run(
     excluded = {s.ods_code for s in registry.sites}
     nb_dir = Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR
     keys: dict[Job, str] = {}
+    others: dict[tuple, str] = {}  # comparator rows' digest, shared by every site with the same exclusions
     for job in todo:
         site = registry.site(job.site)
         measures = [m.id for m in registry.measures_for(job.domain)]
-        data = cache.data_digest(panel, accounting, site.ods_code, measures, excluded)
+        memo = (job.domain, frozenset(excluded | {site.ods_code}))
+        if memo not in others:
+            others[memo] = cache.comparator_digest(panel, measures, set(memo[1]))
+        data = cache.data_digest(panel, accounting, site.ods_code, measures, excluded, others[memo])
         keys[job] = cache.job_key(template=nb_dir / f"{job.domain}.ipynb",
                                   parameters=_cache_parameters(job, params, source), data=data)
     outcomes: list[Outcome] = []

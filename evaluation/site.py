@@ -238,7 +238,8 @@ def _caveats(registry: Registry, site_id: str, results: list[dict]) -> list[str]
     return out
 
 
-def summary_page(registry: Registry, site_id: str, results: list[dict], status: dict, info: dict) -> str:
+def summary_page(registry: Registry, site_id: str, results: list[dict], status: dict, info: dict,
+                 file_hashes: dict[str, str] | None = None) -> str:
     """A one-page printable summary for committee packs: findings, intervals, icons, caveats, provenance."""
     site = registry.site(site_id)
     by_domain = {r["domain"]: r for r in results if r["site"] == site_id}
@@ -270,7 +271,9 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
     inputs: dict[str, str] = {}
     params: set[str] = set()
     for r in by_domain.values():
-        inputs.update({i["path"]: i["sha256"] for i in r.get("inputs", [])})
+        # Whole-file SHA-256 from the build's data log (results record the digest of the site's own rows).
+        inputs.update({i["path"]: (file_hashes or {}).get(i["path"]) or i.get("sha256") or i.get("rows_sha256", "")
+                       for i in r.get("inputs", [])})
         params.add(f"go-live {r['intervention_date'][:7]}; outliers "
                    f"{'kept' if r.get('keep_outliers') else 'left out of models'}; comparator coverage "
                    f"{r.get('comparator_min_coverage', 'n/a')}")
@@ -278,8 +281,9 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
     out += ["## Provenance", "",
             f"{info.get('data_source', 'unknown').capitalize()} data. Input files: {files}. "
             f"Parameters: {'; '.join(sorted(params)) or 'defaults'}. Code commit {info.get('commit', 'unknown')}, "
-            f"built {info.get('built_at', '')}. Full SHA-256 hashes and package versions: "
-            "{doc}`how to reproduce </reproduce>` and the page footer.", ""]
+            f"results computed {info.get('built_at', '')}. Full SHA-256 hashes: the data log on the "
+            "{doc}`data dictionary </data_dictionary>` page; package versions: the page footer and "
+            "{doc}`how to reproduce </reproduce>`.", ""]
     return "\n".join(out)
 
 
@@ -465,6 +469,9 @@ def _assemble_into(generated: Path, build: Path, registry: Registry) -> dict:
         "sites": [],
         "failed": [f"{o['site']}/{o['domain']}" for o in status.get("outcomes", []) if not o["ok"]],
     }
+    log = build / "data_log.json"
+    file_hashes = ({f["path"]: f["sha256"] for f in json.loads(log.read_text(encoding="utf-8"))["files"]}
+                   if log.is_file() else {})
     # Downloads carry only the results of analyses that ran: a failed site x domain's old file is left out.
     published = [r for r in results if (r["site"], r["domain"]) not in failed]
     write_results_csvs(published, generated / "downloads")
@@ -499,7 +506,8 @@ def _assemble_into(generated: Path, build: Path, registry: Registry) -> dict:
             (page.parent / "easy_read.md").write_text(
                 easy_read_page(registry, site.id, published, failed_here, info["data_source"] == "synthetic"),
                 encoding="utf-8")
-            (page.parent / "summary.md").write_text(summary_page(registry, site.id, published, status, info),
+            (page.parent / "summary.md").write_text(summary_page(registry, site.id, published, status, info,
+                                                                file_hashes),
                                                 encoding="utf-8")
             info["sites"].append(site.id)
     (generated / "build_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
