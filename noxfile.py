@@ -33,7 +33,10 @@ nox.options.error_on_missing_interpreters = False
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-r", LOCK)
+    # Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every kernel
+    # would otherwise compile pandas, statsmodels and matplotlib from source again. pip compiles by default.
+    compile_flag = ["--compile-bytecode"] if session.venv_backend == "uv" else []
+    session.install(*compile_flag, "-r", LOCK)
     session.install("--no-deps", "-e", ".")
 
 
@@ -42,11 +45,17 @@ def _run_notebooks(session: nox.Session, args: list[str], build_dir: str = "buil
 
 
 def _build_docs(session: nox.Session, build_dir: str = "build") -> None:
+    """assemble + an incremental, parallel Sphinx build (only changed pages are read again)."""
     out = ROOT / "docs" / "_build"
-    if out.exists():
-        shutil.rmtree(out)  # a stale page from another data source must never survive
+    stamp = out / "built_from.txt"
+    source = str((ROOT / build_dir).resolve())
+    if out.exists() and (not stamp.is_file() or stamp.read_text(encoding="utf-8") != source):
+        shutil.rmtree(out)  # a page built from another build folder (another data source) must never survive
     session.run("evaluation", "assemble", "--build-dir", build_dir, "--docs-dir", "docs")
-    session.run("sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-j", "auto", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
+    stamp.write_text(source, encoding="utf-8")
+    # Pages and downloads (every *.html and *.csv under the built site): no published count may break the rule.
+    session.run("evaluation", "check-disclosure", "docs/_build/html")
     session.log(f"site built: {out / 'html' / 'index.html'}")
 
 
@@ -135,6 +144,9 @@ def validate(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks that print their figures (reading the 86 MB MHSDS file: time and peak memory)."""
+    """Benchmarks that print their figures: reading the 86 MB MHSDS file, then whole builds (cold, no-change,
+    one site changed, the naive way, and 4 to 50 sites) into build/bench.json. Options after -- go to
+    benchmarks/build.py (e.g. -- --sizes 4,12 --skip-naive)."""
     _install(session)
-    session.run("python", "benchmarks/read_mhsds.py", *session.posargs)
+    session.run("python", "benchmarks/read_mhsds.py")
+    session.run("python", "benchmarks/build.py", *session.posargs)

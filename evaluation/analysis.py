@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from evaluation.panel import monthly_series
-from evaluation.registry import Measure, Registry, Site
+from evaluation.registry import NO_GO_LIVE, Measure, Registry, Site
 
 #: Fewer months than this before go-live and the segmented regression is not fitted (Lopez Bernal et al.
 #: recommend enough pre-period points to estimate trend and seasonality; 12 is the minimum for a year).
@@ -62,6 +62,9 @@ class DomainEvaluation:
 def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
     """The intervention date to use: the parameter if given (YYYY-MM or YYYY-MM-DD), else the registry's."""
     if value is None or value == "":
+        if site.intervention_date == NO_GO_LIVE:
+            raise ValueError(f"site {site.id} has no go-live date in the registry; give one with "
+                             "--intervention-date YYYY-MM")
         return site.intervention_date
     if isinstance(value, dt.date):
         day = value

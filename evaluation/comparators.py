@@ -2,7 +2,7 @@
 
 The rule (documented on the methods page, and a parameter of every notebook):
 
-1. never one of the four evaluation sites (they all changed);
+1. never the site itself, nor one of the four evaluation sites (they all changed);
 2. an NHS trust (ODS code of three characters starting R or T), or a made-up comparator of the synthetic
    data (``ZC`` + two digits);
 3. a provider of secondary mental health services at scale: a median of at least ``min_referrals``
@@ -60,7 +60,7 @@ def comparator_pool(
     providers = mental_health_providers(panel, min_referrals)
     pool = []
     for org, group in rows.groupby("org_code", sort=True):
-        if org in sites or not (NHS_TRUST.match(org) or SYNTHETIC.match(org)):
+        if org == site_code or org in sites or not (NHS_TRUST.match(org) or SYNTHETIC.match(org)):
             continue
         if org not in providers:
             continue

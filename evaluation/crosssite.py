@@ -126,8 +126,9 @@ class CrossSiteRun:
         sentence = meta_sentence(meta)
         fig = plots.forest_plot(meta, title=f"{meta['name']}: step change at go-live by site")
         plots.save_figure(fig, self.figures_dir / f"{measure_id}_forest")
-        alt = (f"Forest plot of the step change in {meta['name'].lower()} at go-live for each site with its 95% "
-               f"confidence interval, and the pooled random-effects estimate. {sentence}")
+        sites = ", ".join(s["label"] for s in meta.get("sites", []))  # alt text names the sites shown
+        alt = (f"Forest plot of the step change in {meta['name'].lower()} at go-live for each site ({sites}) with "
+               f"its 95% confidence interval, and the pooled random-effects estimate. {sentence}")
         return (f'<h3 id="meta-{measure_id.lower()}">{html.escape(meta["name"])}</h3><p>{html.escape(sentence)}</p>'
                 + plots.figure_html(fig, alt, "Each site's step change (square, sized by weight) with its 95% "
                                               "interval; diamond: pooled estimate."))
@@ -157,14 +158,16 @@ def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = 
                    keep_outliers: bool = False, comparator_min_coverage: float = 0.8,
                    registry: Registry | None = None) -> CrossSiteRun:
     """Pool the sites' results and run the staggered design; write ``<build>/synthesis/cross_site.json``."""
-    from evaluation.sources import load_panel
+    from evaluation.cache import cached_panel
+    from evaluation.sources import usable_rows
     from evaluation.workbook import resolve_data_dir
 
     registry = registry or default_registry()
     build = Path(build_dir)
     results = read_results(build / "results")
     folder, source = resolve_data_dir(data_dir, build)
-    panel, _ = load_panel(folder)
+    panel, reports = cached_panel(folder, build)
+    panel = usable_rows(panel, reports)  # sites whose data were unusable have no results to pool anyway
     meta = meta_by_measure(registry, results)
     staggered = staggered_by_headline(registry, panel, keep_outliers=keep_outliers,
                                       min_coverage=comparator_min_coverage)

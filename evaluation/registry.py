@@ -7,6 +7,7 @@ reported as ``<file>: <path.to.field>: <problem>`` so the person editing the YAM
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -143,7 +144,11 @@ class Registry(_Strict):
         for s in self.sites:
             if s.id == site_id:
                 return s
-        raise KeyError(f"unknown site {site_id!r}; valid sites: {', '.join(self.site_ids)}")
+        code = organisation_code(site_id)
+        if code:
+            return organisation_site(code)
+        raise KeyError(f"unknown site {site_id!r}; valid sites: {', '.join(self.site_ids)}, "
+                       f"'all', or {ORG_SITE_PREFIX}<ODS code> for any organisation in the data")
 
     def site_by_code(self, ods_code: str) -> Site | None:
         return next((s for s in self.sites if s.ods_code == ods_code), None)
@@ -241,6 +246,43 @@ def load_registry(directory: Path | str | None = None) -> Registry:
     except ValidationError as exc:
         msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise RegistryError(f"data_dictionary: {msg}") from None
+
+
+#: Site ids of the form ``org_<ods code>`` evaluate any organisation in the data as a site (national runs).
+ORG_SITE_PREFIX = "org_"
+#: Stand-in go-live of an organisation outside the registry: the run must give ``--intervention-date``.
+NO_GO_LIVE = dt.date(1900, 1, 1)
+
+
+def organisation_site_id(ods_code: str) -> str:
+    """The site id under which an organisation outside the registry is evaluated."""
+    return ORG_SITE_PREFIX + ods_code.lower()
+
+
+def organisation_code(site_id: str) -> str | None:
+    """The ODS code in an ``org_<code>`` site id, or None for any other id."""
+    m = re.fullmatch(ORG_SITE_PREFIX + r"([a-z0-9]{3,5})", site_id)
+    return m.group(1).upper() if m else None
+
+
+@lru_cache(maxsize=256)
+def organisation_site(ods_code: str) -> Site:
+    """An organisation outside the registry as a site: no programme, no recorded go-live (the run's
+    ``--intervention-date`` is used for every such organisation)."""
+    return Site(
+        id=organisation_site_id(ods_code),
+        name=f"Provider {ods_code}",
+        area="England",
+        provider_name=f"Provider {ods_code}",
+        ods_code=ods_code,
+        programme="Not one of the four programme sites: evaluated at the run's go-live date for a national view.",
+        population_source="not recorded",
+        intervention_date=NO_GO_LIVE,
+        intervention_label="the go-live date given for this run",
+        intervention_is_assumption=True,
+        intervention_reasoning="No go-live is recorded for this organisation; the run's --intervention-date is used.",
+        milestones=[Milestone(date=NO_GO_LIVE, event="no milestone recorded", source="none")],
+    )
 
 
 @lru_cache(maxsize=1)

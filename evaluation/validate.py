@@ -159,6 +159,16 @@ def _print_file(
         if len(provisional):
             emit(f"  provisional months: {', '.join(sorted({_ym(p) for p in provisional}))}")
         emit(f"  organisations: {rows['org_code'].nunique()}")
+        others = sorted(set(rows["org_code"]) - {s.ods_code for s in registry.sites})
+        if others:
+            # Comparators are expected; listing them lets a typed or unknown code be spotted.
+            shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+            emit(f"  organisations other than the four sites: {len(others)} ({shown})")
+        flags = rows["quality_flags"].str.split(";").explode()
+        flags = flags[flags.ne("") & flags.notna()]
+        if len(flags):
+            counts = ", ".join(f"{name} ({n} rows)" for name, n in sorted(flags.value_counts().items()))
+            emit(f"  quality flags: {counts}")
         measures = []
         for mid, grp in sorted(rows.groupby("measure_id"), key=lambda t: t[0]):
             per_type = ", ".join(f"{k} {v}" for k, v in sorted(grp["period_type"].value_counts().items()))
@@ -190,6 +200,13 @@ def _missing_count(periods: pd.Series) -> int:
     return int(span - periods.nunique())
 
 
+def _gap_months(periods: pd.Series, limit: int = 6) -> list[str]:
+    """The months missing between the first and last (the first ``limit`` of them, then a count)."""
+    every = pd.period_range(periods.min(), periods.max(), freq="M").to_timestamp()
+    gaps = [_ym(m) for m in every.difference(pd.DatetimeIndex(periods.unique()))]
+    return gaps[:limit] + ([f"and {len(gaps) - limit} more"] if len(gaps) > limit else [])
+
+
 def _print_coverage(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None:
     emit("Coverage of the four sites (rolling 12-month measures by the month each period ends):")
     width = max(len(m.id) for m in registry.measures)
@@ -204,9 +221,12 @@ def _print_coverage(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None
                 continue
             periods = rows["period"]
             flagged = sorted({_ym(p) for p in rows.loc[has_flag(rows["quality_flags"], OUTLIER_FLAG), "period"]})
+            missing = _missing_count(periods)
+            # Gaps are listed, never filled: a method must see that a month is absent, not an invented value.
+            gaps = f"  gaps: {', '.join(_gap_months(periods))}" if missing else ""
             emit(
-                f"{label}  {_span(periods)}  {periods.nunique():>3} months  {_missing_count(periods):>3} missing  "
-                f"outliers: {', '.join(flagged) if flagged else 'none'}"
+                f"{label}  {_span(periods)}  {periods.nunique():>3} months  {missing:>3} missing  "
+                f"outliers: {', '.join(flagged) if flagged else 'none'}{gaps}"
             )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.analysis import DomainEvaluation, MeasureEvaluation, evaluate_domain
+from evaluation.disclosure import default_rules, hide_small_points, suppress_count
 from evaluation.panel import ReadReport
 from evaluation.registry import Registry, default_registry
 from evaluation.report import (
@@ -96,8 +97,24 @@ class DomainRun:
             f"Go-live used: {html.escape(ev.site.intervention_label)}, {ev.intervention_date:%B %Y}{assumption}.</p>"
         )
 
+    def latest_count(self, m: MeasureEvaluation) -> str:
+        """The latest month's observed count after disclosure control, with the month ('-' if not a count).
+
+        A month the publisher suppressed stays suppressed; months missing altogether are skipped.
+        """
+        if m.measure.value_type != "count" or m.series is None or m.series.empty:
+            return "-"
+        shown = m.series[m.series["value"].notna() | m.series["suppressed"].astype(bool)]
+        if shown.empty:
+            return "-"
+        last = shown.sort_values("period").iloc[-1]
+        value = default_rules().suppression_mark if bool(last["suppressed"]) else last["value"]
+        return f"{suppress_count(value)} ({pd.Timestamp(last['period']):%b %Y})"
+
     def summary_table(self) -> pd.DataFrame:
-        """One row per measure: the step change with its 95% CI, on the model's natural scale."""
+        """One row per measure: the step change with its 95% CI, on the model's natural scale, and the latest
+        observed count (counts only) after disclosure control."""
+        by_id = {m.measure.id: m for m in self.evaluation.measures}
         rows = []
         for entry in self.results["measures"]:
             its = entry["its"]
@@ -116,6 +133,8 @@ class DomainRun:
                     "Scale": scale,
                     "Months before / after": f"{entry['n_pre']} / {entry['n_post']}",
                     "Reading": entry["direction"],
+                    "Observed count, latest month": (self.latest_count(by_id[entry["measure_id"]])
+                                                     if entry["measure_id"] in by_id else "-"),
                 }
             )
         return pd.DataFrame(rows)
@@ -130,8 +149,10 @@ class DomainRun:
         out = [f'<h3 id="measure-{m.measure.id.lower()}">{html.escape(name)}</h3>',
                f"<p>{html.escape(finding_sentence(ev, m))}</p>"]
         stem = self.figures_dir / m.measure.id
+        # Points a table would suppress are not drawn; the model and the limits still use every value.
+        hidden = hide_small_points(m.series, m.measure.value_type) if m.series is not None else set()
         if m.xmr is not None:
-            points = m.xmr.points
+            points = _hide(m.xmr.points, "value", hidden)
             icon = m.xmr.summary.get("variation_icon", "common_cause")
             alt = (f"Statistical process control chart of {name.lower()} at {site}, "
                    f"{points['period'].min():%B %Y} to {points['period'].max():%B %Y}, with limits recalculated "
@@ -144,7 +165,8 @@ class DomainRun:
         if m.its is not None:
             alt = (f"Interrupted time series chart of {name.lower()} at {site}: observed values, the model and "
                    f"the expected values without the change with a 95% band. {finding_sentence(ev, m)}")
-            fig = plots.its_chart(m.its.frame, title=f"{name}: {site} (interrupted time series)",
+            fig = plots.its_chart(_hide(m.its.frame, "observed", hidden),
+                                  title=f"{name}: {site} (interrupted time series)",
                                   ylabel=m.measure.unit, intervention=ev.intervention_date)
             plots.save_figure(fig, stem.with_name(stem.name + "_its"))
             out.append(plots.figure_html(fig, alt, "Segmented regression with seasonality and a COVID-19 term; "
@@ -160,6 +182,11 @@ class DomainRun:
             if m.its.residuals is not None:
                 # Collapsed: the panel is for readers who want to check the model, not the headline.
                 diag = m.its.diagnostics()
+                # A month's residual and the fitted line on the ITS chart give its value back, so months
+                # the charts leave off (A25) are left off the residual panel too; the ACF and Q-Q are pooled.
+                for row in diag["residuals"]:
+                    if pd.Timestamp(row["period"]) in hidden:
+                        row["residual"] = float("nan")
                 alt = (f"Residual diagnostics for the interrupted time series model of {name.lower()} at {site}: "
                        f"residuals over time, their autocorrelation with the 95% band for white noise, and a "
                        f"normal Q-Q plot. {diag['summary']}.")
@@ -208,6 +235,15 @@ class DomainRun:
         return pd.DataFrame(rows)
 
 
+def _hide(frame: pd.DataFrame, column: str, periods: set) -> pd.DataFrame:
+    """A copy of a chart frame with ``column`` blanked in the given periods (the frame itself is kept)."""
+    if not periods:
+        return frame
+    out = frame.copy()
+    out.loc[pd.to_datetime(out["period"]).isin(periods), column] = float("nan")
+    return out
+
+
 def _md_escape(text: str) -> str:
     """Escape characters MyST would read as markup in a generated sentence."""
     for ch in ("\\", "*", "_", "`", "[", "]", "<", ">", "{", "}"):
@@ -225,12 +261,19 @@ def _relative(path: str, folder: Path) -> str:
 
 def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, measure_ids: list[str],
                  data_dir: Path) -> list[dict]:
-    used = panel.loc[(panel["org_code"] == org_code) & panel["measure_id"].isin(measure_ids), "source_file"]
-    used_names = {Path(str(p)).name for p in used.unique()}
+    """The input files the site's rows came from, each with the digest of those rows (not of the whole file:
+    the published files are national, and a site's results depend only on its own rows and the comparators';
+    the whole files' SHA-256 are in the build's data log)."""
+    from evaluation.cache import frame_digest, site_rows
+
+    rows = site_rows(panel, org_code, measure_ids)
+    names = rows["source_file"].map(lambda p: Path(str(p)).name)
     inputs = []
     for r in reports:
-        if Path(r.path).name in used_names:
-            inputs.append({"path": _relative(r.path, data_dir), "sha256": r.sha256, "layout": r.layout})
+        name = Path(r.path).name
+        if (names == name).any():
+            inputs.append({"path": _relative(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
+                           "layout": r.layout})
     return inputs
 
 
@@ -246,14 +289,18 @@ def run_domain(
     registry: Registry | None = None,
 ) -> DomainRun:
     """Load the data, evaluate one site x domain, and write ``<build>/results/<site>/<domain>.json``."""
+    from evaluation.cache import cached_panel
     from evaluation.quality import quality_summary
-    from evaluation.sources import load_panel
+    from evaluation.sources import usable_rows
 
     registry = registry or default_registry()
     registry.site(site)
     registry.domain(domain)
     folder, source = resolve_data_dir(data_dir, build_dir)
-    panel, reports = load_panel(folder)
+    panel, reports = cached_panel(folder, build_dir)
+    # An unusable input file stops this site only if it holds this site's rows for this domain.
+    panel = usable_rows(panel, reports, registry.site(site).ods_code,
+                        [m.id for m in registry.measures_for(domain)])
     ev = evaluate_domain(registry, panel, site, domain, intervention_date=intervention_date, data_source=source,
                          keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
     measure_ids = [m.measure.id for m in ev.measures]

@@ -38,7 +38,7 @@ def test_every_site_and_domain_writes_a_results_file(synthetic_build: Path):
         (s, d) for s in reg.site_ids for d in reg.domain_ids)
     for r in results:
         assert r["data_source"] == "synthetic"
-        assert r["inputs"] and all(len(i["sha256"]) == 64 for i in r["inputs"])
+        assert r["inputs"] and all(len(i["rows_sha256"]) == 64 for i in r["inputs"])
         assert sum(m["headline"] for m in r["measures"]) == 1
         for m in r["measures"]:
             assert m["summary"]
@@ -92,21 +92,30 @@ def test_executed_notebooks_are_in_build_not_in_templates(synthetic_build: Path)
     assert not list((ROOT / "notebooks").glob("*/*.ipynb"))
 
 
-def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, tmp_path: Path):
+@pytest.fixture(scope="module")
+def built_site(synthetic_build: Path, tmp_path_factory) -> Path:
+    """The synthetic build assembled and built with Sphinx (warnings as errors), once per module."""
     from evaluation.site import assemble
 
-    docs = tmp_path / "docs"
+    tmp = tmp_path_factory.mktemp("site")
+    docs = tmp / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
     assemble(build_dir=synthetic_build, docs_dir=docs)
-    out = tmp_path / "html"
+    out = tmp / "html"
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(docs),
                            str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, built_site: Path):
+    out = built_site
     reg = default_registry()
     pages = ["index.html", "methods.html", "data_dictionary.html", "assumptions.html", "method_validation.html",
              "_generated/cross_site.html"]
     for s in reg.site_ids:
-        pages += [f"_generated/sites/{s}/index.html", f"_generated/sites/{s}/data_quality.html"]
+        pages += [f"_generated/sites/{s}/index.html", f"_generated/sites/{s}/data_quality.html",
+                  f"_generated/sites/{s}/easy_read.html", f"_generated/sites/{s}/summary.html"]
         pages += [f"_generated/sites/{s}/{d}.html" for d in reg.domain_ids]
     for page in pages:
         text = (out / page).read_text(encoding="utf-8")
@@ -122,22 +131,91 @@ def test_site_builds_without_warnings_and_has_every_page(synthetic_build: Path, 
         assert m.name in dictionary
 
 
-def test_runner_reports_a_failing_notebook_and_runs_the_others(tmp_path: Path):
+def test_overview_has_one_sentence_per_site_and_domain_matching_its_numbers(synthetic_build: Path, built_site: Path):
+    from test_site import check_overview  # the checker, unit-tested in tests/test_site.py
+
+    results = read_results(synthetic_build / "results")
+    assert check_overview((built_site / "index.html").read_text(encoding="utf-8"), results) == 12
+    for s in default_registry().site_ids:
+        summary = (built_site / "_generated" / "sites" / s / "summary.html").read_text(encoding="utf-8")
+        assert check_overview(summary, [r for r in results if r["site"] == s]) == 3
+
+
+def test_every_image_has_alt_text_naming_the_measure_and_the_site(built_site: Path):
+    from test_site import check_img_alts
+
+    assert check_img_alts(built_site) >= 12 * 2 + 7  # at least SPC and ITS per headline, and the forest plots
+
+
+def test_results_csvs_and_every_figure_are_offered_as_downloads(synthetic_build: Path, built_site: Path):
+    downloads = {p.name: p for p in (built_site / "_downloads").rglob("*") if p.is_file()}
+    reg = default_registry()
+    assert {"results_all_sites.csv", *(f"results_{s}.csv" for s in reg.site_ids)} <= set(downloads)
+    for s in reg.site_ids:
+        page = (built_site / "_generated" / "sites" / s / "index.html").read_text(encoding="utf-8")
+        for fig in (synthetic_build / "figures" / s).rglob("*"):
+            if fig.suffix in (".png", ".svg"):
+                assert f"/{fig.name}\"" in page, f"{s}: no download link for {fig.name}"
+                assert downloads[fig.name].is_file()
+
+
+def test_a_folder_with_no_readable_input_is_refused_before_any_notebook(tmp_path: Path, capsys):
     from evaluation.cli import main
 
     data = tmp_path / "data"
     data.mkdir()
-    # An MHSDS-like file with a required column missing: loading the data fails inside the notebook.
+    # An MHSDS-like file with required columns missing: no reader recognises it.
     (data / "broken.csv").write_text("REPORTING_PERIOD_START,STATUS,MEASURE_ID\n01/04/2020,Final,MHS32\n")
     build = tmp_path / "build"
-    status = main(["run", "--site", "dorset", "--domain", "crisis_demand", "--domain", "staff_retention",
-                   "--data-dir", str(data), "--build-dir", str(build), "--quiet"])
+    status = main(["run", "--site", "dorset", "--domain", "crisis_demand", "--data-dir", str(data),
+                   "--build-dir", str(build), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.csv" in err[0]
+    assert not (build / "notebooks").exists()
+
+
+def test_one_sites_corrupt_extract_stops_only_that_site(synthetic_build: Path, tmp_path: Path, capsys):
+    """#7: one site's broken data: the other sites' pages are built, the failed one says what failed and
+    how to reproduce it, the overview marks it, and the command exits non-zero."""
+    from evaluation.cli import main
+    from evaluation.site import assemble
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_build / "data" / "synthetic", data)
+    # Dorset sends its own referrals extract (a valid split of the shared file), with one cell corrupted.
+    shared = (data / "local_referrals.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header, rows = shared[0], shared[1:]
+    dorset = [r for r in rows if r.startswith("RDY,")]
+    (data / "local_referrals.csv").write_text(header + "".join(r for r in rows if not r.startswith("RDY,")),
+                                              encoding="utf-8")
+    cells = dorset[5].rstrip("\n").split(",")
+    cells[3] = "lots"  # REFERRALS_ACCEPTED
+    dorset[5] = ",".join(cells) + "\n"
+    (data / "local_referrals_dorset.csv").write_text(header + "".join(dorset), encoding="utf-8")
+    build = tmp_path / "build"
+    status = main(["run", "--domain", "referral_acceptance", "--domain", "crisis_demand", "--data-dir", str(data),
+                   "--build-dir", str(build), "--quiet"])
     assert status == 1
-    outcomes = json.loads((build / "run_status.json").read_text())["outcomes"]
-    assert [(o["site"], o["domain"]) for o in outcomes] == [("dorset", "crisis_demand"), ("dorset", "staff_retention")]
-    for o in outcomes:
-        assert not o["ok"]
-        assert "broken.csv" in o["error"] and "cell" in o["error"]
+    err = capsys.readouterr().err
+    outcomes = {(o["site"], o["domain"]): o for o in json.loads((build / "run_status.json").read_text())["outcomes"]}
+    failed = {k for k, o in outcomes.items() if not o["ok"]}
+    assert failed == {("dorset", "referral_acceptance")}, failed
+    assert "local_referrals_dorset.csv" in outcomes[("dorset", "referral_acceptance")]["error"]
+    assert "REFERRALS_ACCEPTED" in outcomes[("dorset", "referral_acceptance")]["error"]
+    assert "FAILED dorset / referral_acceptance" in err
+    assert outcomes[("dorset", "crisis_demand")]["ok"]  # Dorset's other domain never read that file
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
+    assemble(build_dir=build, docs_dir=docs)
+    sites = docs / "_generated" / "sites"
+    for site in ("bradford", "cheshire_wirral", "lancashire"):
+        assert (sites / site / "referral_acceptance.ipynb").is_file()
+    assert not (sites / "dorset" / "referral_acceptance.ipynb").exists()
+    page = (sites / "dorset" / "index.md").read_text(encoding="utf-8")
+    assert "Analysis failed" in page and "evaluation run --site dorset --domain referral_acceptance" in page
+    overview = (docs / "_generated" / "fragments" / "overview.md").read_text(encoding="utf-8")
+    assert overview.count("Analysis failed") >= 1 and "local_referrals_dorset.csv" in overview
 
 
 def test_one_failing_notebook_does_not_stop_the_others(synthetic_build: Path, tmp_path: Path):

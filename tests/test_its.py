@@ -1047,3 +1047,18 @@ def test_default_handles_pure_poisson_counts_and_gaps() -> None:
         assert r.effects is not None and all(np.isfinite(e["relative"]["ci_high"]) for e in r.effects.values() if e)
         dfs.append(r.error_model["step_df"])
     assert min(dfs) > 10
+
+
+def test_placebo_dates_run_for_proportions() -> None:
+    """Regression: under pandas copy-on-write an in-place '&=' on a to_numpy() view raised 'output array is
+    read-only', so proportions silently lost their placebo test."""
+    rng = np.random.default_rng(7)
+    periods = _months("2016-04-01", 72)
+    denom = rng.integers(400, 600, size=72)
+    num = rng.binomial(denom, 0.6)
+    df = pd.DataFrame({"period": periods, "numerator": num.astype(float), "denominator": denom.astype(float),
+                       "value": num / denom})
+    out = placebo_its(df, intervention=periods[48], value_type="proportion")
+    assert len(out) == 3
+    assert (pd.to_datetime(out["placebo_date"]) < periods[48]).all()
+    assert out["p_value"].between(0, 1).all()

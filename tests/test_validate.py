@@ -140,7 +140,7 @@ def test_empty_file(capsys, data):
     code, _, err = run(capsys, data)
     assert code == 2
     (line,) = err_lines(err)
-    assert line.startswith(f"{bad}: empty file")
+    assert line.startswith(f"{bad}: line 1: empty file")
 
 
 def test_truncated_last_line_is_reported_but_not_blocking(capsys, data):
@@ -188,7 +188,7 @@ def test_several_problems_give_one_line_each_sorted(capsys, data):
     lines = err_lines(err)
     assert len(lines) == 2
     assert lines[0].startswith(f"{data / 'a_unknown.csv'}: unknown layout")
-    assert lines[1].startswith(f"{data / 'b_empty.csv'}: empty file")
+    assert lines[1].startswith(f"{data / 'b_empty.csv'}: line 1: empty file")
 
 
 def test_only_a_bad_file_gives_only_its_line(capsys, tmp_path):

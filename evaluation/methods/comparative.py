@@ -47,6 +47,7 @@ or larger than the sites make that approximate.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import itertools
 import math
@@ -346,13 +347,61 @@ def comparative_its(
 # --- synthetic control -------------------------------------------------------------------------------------
 
 
-def _synth_weights(z0_pre: pd.DataFrame, z1_pre: pd.Series) -> np.ndarray:
-    """Donor weights (>= 0, sum 1) minimising the pre-period mean squared gap, from pysyncon."""
+def simplex_least_squares(V_mat: np.ndarray, X0: np.ndarray, X1: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: N803
+    """pysyncon's inner problem, min_w 1/2 w'Pw - q'w (P = X0'VX0, q = X1'VX0) over the simplex, solved fast.
+
+    pysyncon hands this quadratic programme to SLSQP with finite-difference gradients, which takes tens of
+    iterations and a few hundred milliseconds for 50 donors; the placebo-in-space test solves it once per
+    donor. Here non-negative least squares with the sum-to-one constraint as a heavily weighted extra row
+    (Lawson & Hanson 1974) gives the solution in one active-set solve; the weights are then rescaled to sum
+    to exactly 1. Same objective, same constraints; a test checks the fit is never worse than pysyncon's own
+    solver's and the weights agree. Returns the weights and the objective, as pysyncon's ``w_optimize`` does.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, minimize, nnls
+
+    n = X0.shape[1]
+    p_mat = X0.T @ V_mat @ X0
+    q = X1.T @ V_mat @ X0
+    diag = np.diag(V_mat)
+    if np.allclose(V_mat, np.diag(diag)) and (diag >= 0).all():
+        root = np.sqrt(diag)
+        a, b = root[:, None] * X0, root * X1
+        big = 1e3 * max(float(np.linalg.norm(a)), 1.0)
+        w, _ = nnls(np.vstack([a, np.full((1, n), big)]), np.append(b, big), maxiter=50 * n)
+        w = w / w.sum() if w.sum() > 0 else np.full(n, 1.0 / n)
+    else:
+        w = np.full(n, 1.0 / n)
+    if not np.allclose(V_mat, np.diag(diag)) or (diag < 0).any():
+        # Not the diagonal V this package uses: pysyncon's own route, with the exact gradient.
+        res = minimize(lambda x: 0.5 * x @ p_mat @ x - q @ x, w, jac=lambda x: p_mat @ x - q, method="SLSQP",
+                       bounds=Bounds(np.zeros(n), np.ones(n)),
+                       constraints=LinearConstraint(np.ones((1, n)), 1.0, 1.0), options={"maxiter": 1000})
+        w = np.asarray(res.x, dtype=float)
+    return w, float(0.5 * w @ p_mat @ w - q @ w)
+
+
+@functools.lru_cache(maxsize=1)
+def _synth_class():
     with warnings.catch_warnings():
         # pysyncon 1.7.0 has a docstring with an invalid escape ("\hat"): a compile-time warning on import.
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         from pysyncon import Synth
+
+    class FastSynth(Synth):
+        """pysyncon's Synth with :func:`simplex_least_squares` as its inner solver."""
+
+        @staticmethod
+        def w_optimize(V_mat, X0, X1, qp_method="SLSQP", qp_options=None):  # noqa: N803
+            del qp_method, qp_options
+            return simplex_least_squares(V_mat, X0, X1)
+
+    return FastSynth
+
+
+def _synth_weights(z0_pre: pd.DataFrame, z1_pre: pd.Series) -> np.ndarray:
+    """Donor weights (>= 0, sum 1) minimising the pre-period mean squared gap, from pysyncon."""
+    Synth = _synth_class()  # noqa: N806
 
     # pysyncon divides every predictor (here: every pre-period month) by its spread across units before
     # weighting by V; V = that variance undoes it, so the weights minimise the plain pre-period mean squared

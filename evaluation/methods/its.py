@@ -1182,7 +1182,8 @@ def placebo_its(
     pre_exposure = None if exposure is None else exposure[keep]
     usable = pre["value"].notna().to_numpy()
     if value_type == "proportion":
-        usable &= pre["numerator"].notna().to_numpy() & pre["denominator"].notna().to_numpy()
+        # Not &=: under pandas copy-on-write, to_numpy() returns a read-only view.
+        usable = usable & pre["numerator"].notna().to_numpy() & pre["denominator"].notna().to_numpy()
     usable_periods = pre.loc[usable, "period"]
     scale = _FAMILIES[value_type][1]
     null = 0.0 if scale == "difference" else 1.0

@@ -42,6 +42,7 @@ __all__ = [
     "TABLE_LAYOUT",
     "csv_layouts",
     "detect_layout",
+    "usable_rows",
     "load_panel",
     "read_file",
     "read_local_referrals",
@@ -91,6 +92,24 @@ def _closest_layout(header: list[str], layouts: list[Layout]) -> Layout | None:
     return shares[0][2]
 
 
+#: Separators spreadsheets write instead of commas (a European "CSV", a tab-delimited text export).
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _refuse_other_delimiter(label: str, header: list[str], layouts: list[Layout]) -> None:
+    """Say so when a header is one layout's columns joined by another separator, rather than "unknown layout"."""
+    joined = ",".join(header)
+    for sep, name in _OTHER_DELIMITERS.items():
+        cells = [c.strip() for c in joined.split(sep)]
+        if len(cells) > 1 and _closest_layout(cells, layouts) is not None:
+            raise SourceError(
+                label,
+                f"the fields are separated by {name}, not commas",
+                row=1,
+                expected="comma-separated values (save or export the file as CSV with commas)",
+            )
+
+
 def layout_from_header(label: str, header: list[str], registry: Registry | None = None) -> str:
     """The layout whose required columns are all in ``header`` (the most specific one if several are).
 
@@ -102,6 +121,7 @@ def layout_from_header(label: str, header: list[str], registry: Registry | None 
     have = {norm_name(h) for h in header}
     matches = [lay for lay in layouts if {norm_name(c) for c in lay.required_columns} <= have]
     if not matches:
+        _refuse_other_delimiter(label, header, layouts)
         near = _closest_layout(header, layouts)
         if near is not None:
             try:
@@ -227,9 +247,11 @@ def load_panel(
         except SourceError as exc:
             if strict:
                 raise
-            failed.append(
-                ReadReport(path=str(path), layout="unknown", sha256=sha256_file(path), blocking=[str(exc)])
-            )
+            try:
+                digest = sha256_file(path)
+            except OSError:  # the file that could not be read cannot be hashed either
+                digest = ""
+            failed.append(ReadReport(path=str(path), layout="unknown", sha256=digest, blocking=[str(exc)]))
 
     frames = [r.panel.assign(_src=i) for i, r in enumerate(results) if len(r.panel)]
     if frames:
@@ -297,3 +319,35 @@ def _note_documented_name_changes(results: list[ReadResult], organisations: Orga
                         f"{text} This is a documented name change ({change.old_name} -> {change.new_name}, "
                         f"from {change.from_date:%B %Y}; organisations.yaml), not a different organisation."
                     )
+
+
+def usable_rows(panel: pd.DataFrame, reports: list[ReadReport], org_code: str | None = None,
+                measure_ids: list[str] | None = None) -> pd.DataFrame:
+    """The panel without the rows of any input marked not usable (a report with ``blocking`` problems).
+
+    When ``org_code`` is given, an unusable input that holds rows of that organisation (for ``measure_ids``,
+    when given), or whose organisations cannot be told because none of its rows could be kept, raises its
+    :class:`SourceError`: that site's analysis must stop and say why. Any other site's analysis goes on
+    without the unusable file, so one site's broken extract never stops the others.
+    """
+    blocked = [r for r in reports if r.blocking]
+    if not blocked:
+        return panel
+    names = panel["source_file"].map(lambda p: Path(str(p)).name)
+    drop = pd.Series(False, index=panel.index)
+    for r in blocked:
+        mine = names == Path(r.path).name
+        drop |= mine
+        if org_code is None:
+            continue
+        rows = panel[mine]
+        if rows.empty:
+            hits = True  # nothing kept, so nothing says whose data it was
+        else:
+            hits = rows["org_code"].eq(org_code)
+            if measure_ids is not None:
+                hits &= rows["measure_id"].isin(measure_ids)
+            hits = bool(hits.any())
+        if hits:
+            raise SourceError(r.path, r.blocking[0].removeprefix(f"{r.path}: "))
+    return panel[~drop]

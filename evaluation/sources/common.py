@@ -232,11 +232,25 @@ def read_header(source: CsvSource) -> list[str]:
     head = source.read_bytes(limit=256 * 1024)
     if not head or head.isspace():
         raise SourceError(
-            source.label, "empty file (no header row)", expected="a header row naming the columns"
+            source.label, "empty file (no header row)", row=1, expected="a header row naming the columns"
         )
+    _refuse_binary(source.label, head)
     text = head.decode(detect_encoding(head), errors="replace").lstrip("\ufeff")
     first = next(csv.reader(io.StringIO(text)), [])
     return [c.strip() for c in first]
+
+
+def _refuse_binary(label: str, head: bytes) -> None:
+    """Refuse bytes that cannot be CSV text: a NUL byte never occurs in UTF-8 or Windows-1252 text, but does
+    in spreadsheets, images, archives saved with the wrong extension and UTF-16 "Unicode text" exports."""
+    pos = head.find(b"\0")
+    if pos >= 0:
+        raise SourceError(
+            label,
+            "not a text file (it contains NUL bytes: a binary file, or text saved as UTF-16?)",
+            row=head.count(b"\n", 0, pos) + 1,
+            expected="a CSV text file in UTF-8 or Windows-1252",
+        )
 
 
 def match_columns(
@@ -316,7 +330,8 @@ def load_csv(
     label = source.label
     raw, complete = source.read_all()
     if not raw or raw.isspace():
-        raise SourceError(label, "empty file (no header row)", expected="a header row naming the columns")
+        raise SourceError(label, "empty file (no header row)", row=1, expected="a header row naming the columns")
+    _refuse_binary(label, raw[: 256 * 1024])
     encoding = detect_encoding(raw)
     findings: list[str] = []
     blocking: list[str] = []
@@ -366,7 +381,7 @@ def load_csv(
                 row=_line_from_parser_error(str(exc)),
             ) from None
         except pd.errors.EmptyDataError:
-            raise SourceError(label, "empty file (no header row)") from None
+            raise SourceError(label, "empty file (no header row)", row=1) from None
     wide = sorted(
         int(n)
         for w in caught
@@ -377,7 +392,7 @@ def load_csv(
     frame = frame[[c for c in frame.columns if norm_name(c) in wanted]]
     frame = frame.rename(columns={c: wanted[norm_name(c)] for c in frame.columns})
     if not len(frame) and not truncated and not wide:
-        raise SourceError(label, "header row only, no data rows", expected="at least one data row")
+        raise SourceError(label, "header row only, no data rows", row=2, expected="at least one data row")
     lines = _data_line_numbers(raw, len(frame), set(wide))
     set_aside = {}
     if truncated:
@@ -439,23 +454,42 @@ def _data_line_numbers(raw: bytes, n_rows: int, skipped: set[int]) -> np.ndarray
 # Rejecting rows with balanced accounting
 
 
+@dataclass(frozen=True)
+class CellError:
+    """What makes a rejection a data error rather than a row the evaluation merely does not use: the column at
+    fault, what the layout expects there, and the cells (aligned with the rows in play) to quote."""
+
+    column: str
+    expected: str
+    cells: pd.Series | None = None
+
+
 class RowFilter:
     """Sets rows aside with a reason, each row counted once, under the first reason that applies.
 
     Masks passed to :meth:`reject` are aligned with the rows still in play; :meth:`compact` drops the rejected
     rows from a frame (call it on every aligned frame at once) so later checks run on fewer rows.
     ``scope`` reasons (rows the evaluation does not use, such as other breakdowns) are counted but not
-    reported as data problems.
+    reported as data problems. A rejection with a :class:`CellError` is a data error: the rows are still
+    counted (so the accounting balances), and :meth:`finish` also records one line in the report's
+    ``blocking`` list naming the first offending line, the column, what was expected and what was found,
+    which makes ``evaluation validate`` exit with status 2 and strict loading refuse the file.
     """
 
     def __init__(self, report: ReadReport, lines: np.ndarray) -> None:
         self.report = report
         self.lines = np.asarray(lines)
         self.alive = np.ones(len(self.lines), dtype=bool)
-        self._problems: dict[str, tuple[int, int]] = {}
+        self._problems: dict[tuple[str, str], tuple[int, int]] = {}
+        self._errors: dict[tuple[str, str], tuple[int, CellError, str]] = {}
 
     def reject(
-        self, mask: Iterable[bool] | pd.Series | np.ndarray, reason: str, *, scope: bool = False
+        self,
+        mask: Iterable[bool] | pd.Series | np.ndarray,
+        reason: str,
+        *,
+        scope: bool = False,
+        error: CellError | None = None,
     ) -> int:
         """Reject the rows in ``mask`` that are still alive; return how many."""
         m = np.asarray(mask, dtype=bool) & self.alive
@@ -464,8 +498,13 @@ class RowFilter:
             self.report.reject(reason, n)
             self.alive &= ~m
             if not scope:
-                count, first = self._problems.get(reason, (0, int(self.lines[m][0])))
-                self._problems[reason] = (count + n, first)
+                key = (reason, error.column if error else "")
+                first_pos = int(np.flatnonzero(m)[0])
+                count, first = self._problems.get(key, (0, int(self.lines[first_pos])))
+                self._problems[key] = (count + n, first)
+                if error is not None and key not in self._errors:
+                    found = "" if error.cells is None else str(error.cells.iloc[first_pos]).strip()
+                    self._errors[key] = (int(self.lines[first_pos]), error, found)
         return n
 
     def compact(self, *frames: pd.DataFrame) -> list[pd.DataFrame]:
@@ -477,15 +516,34 @@ class RowFilter:
         return out
 
     def finish(self, rows_kept: int, what: str = "") -> None:
-        """Add the rows kept to the report, and one finding per data problem (with the first line it
-        occurred on); ``what`` names the measure when one file row gives several panel values."""
+        """Add the rows kept to the report, one finding per data problem (with the first line it occurred
+        on; ``what`` names the measure when one file row gives several panel values), and one blocking line
+        per data error."""
         self.report.rows_kept += rows_kept
-        for reason, (count, first) in self._problems.items():
+        for (reason, _column), (count, first) in self._problems.items():
             where = "position unknown"
             if first > 0:
                 where = f"line {first}" if count == 1 else f"first at line {first}"
             prefix = f"{what}: " if what else ""
             self.report.findings.append(f"{prefix}{count} row(s) not used: {reason} ({where}).")
+        for key, (line, error, found) in self._errors.items():
+            count = self._problems[key][0]
+            more = "" if count == 1 else f" ({count} rows, the first shown)"
+            message = str(
+                SourceError(
+                    self.report.path,
+                    f"{key[0]}{more}",
+                    row=line if line > 0 else None,
+                    column=error.column,
+                    expected=error.expected,
+                    found=repr(found) if error.cells is not None else None,
+                )
+            )
+            # Without a known line the column is still the most useful pointer, so it goes in the text.
+            if line <= 0:
+                message = message.replace(f": {key[0]}", f": column {error.column}: {key[0]}", 1)
+            if message not in self.report.blocking:
+                self.report.blocking.append(message)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -506,6 +564,8 @@ def parse_dates(series: pd.Series) -> pd.Series:
     Each distinct text is parsed once: published files repeat a handful of dates over many rows.
     """
     text = clean(series)
+    if text.empty:  # every row already set aside: the lookup below cannot be built from no text
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     uniques = pd.Series(pd.unique(text))
     bare = uniques.str.replace(_TIME_SUFFIX, "", regex=True)
     parsed = pd.to_datetime(bare, format="%d/%m/%Y", errors="coerce")
@@ -541,3 +601,24 @@ def add_flag(flags: pd.Series, mask: pd.Series | np.ndarray, flag: str) -> pd.Se
     mask = np.asarray(mask, dtype=bool)
     joined = np.where(flags.eq("").to_numpy(), flag, (flags + ";" + flag).to_numpy())
     return pd.Series(np.where(mask, joined, flags.to_numpy()), index=flags.index, dtype=object)
+
+
+#: ODS organisation codes are 3 (trusts) to 5 (sites, commissioners) letters and digits.
+_ODS_CODE = re.compile(r"^[A-Z0-9]{3,5}$")
+ODS_EXPECTED = "an ODS organisation code (3 to 5 letters and digits, e.g. RDY)"
+
+
+def malformed_org_codes(codes: pd.Series) -> pd.Series:
+    """Non-empty codes that cannot be ODS codes (a name typed where the code belongs, stray punctuation)."""
+    uniques = pd.unique(codes)
+    bad = {c for c in uniques if c and not _ODS_CODE.match(c)}
+    return codes.isin(bad) if bad else pd.Series(False, index=codes.index)
+
+
+def future_periods(period: pd.Series, today: pd.Timestamp | None = None) -> pd.Series:
+    """Periods that start after the current month: no figures can exist for them yet (usually a typed year)."""
+    now = (today or pd.Timestamp.today()).to_period("M").to_timestamp()
+    return period > now
+
+
+DATE_EXPECTED = "a date as dd/mm/yyyy (or yyyy-mm-dd)"

@@ -20,13 +20,18 @@ import pandas as pd
 from evaluation.panel import ReadReport, ReadResult, coerce_panel, sort_panel
 from evaluation.registry import Registry, default_registry
 from evaluation.sources.common import (
+    DATE_EXPECTED,
+    ODS_EXPECTED,
+    CellError,
     CsvSource,
     LoadedCsv,
     RowFilter,
     SourceError,
     add_flag,
     clean,
+    future_periods,
     load_csv,
+    malformed_org_codes,
     month_start,
     parse_dates,
     parse_numbers,
@@ -110,16 +115,52 @@ def _ratio_panel(loaded: LoadedCsv, report: ReadReport, ratio: _Ratio, layout_id
     rf = RowFilter(report, loaded.lines)
     org = clean(df["ORG_CODE"]).str.upper()
     rf.reject(org.eq("").to_numpy(), "missing organisation code")
+    rf.reject(
+        malformed_org_codes(org).to_numpy(),
+        "not an organisation code",
+        error=CellError("ORG_CODE", ODS_EXPECTED, df["ORG_CODE"]),
+    )
     period = parse_dates(df["PERIOD_START"])
-    rf.reject(period.isna().to_numpy(), "invalid date in PERIOD_START")
+    rf.reject(
+        period.isna().to_numpy(),
+        "invalid date in PERIOD_START",
+        error=CellError("PERIOD_START", DATE_EXPECTED, df["PERIOD_START"]),
+    )
+    # The template is monthly and PERIOD_START is the first day of the month: another day may be a week or a
+    # different period pasted in, so it is not silently moved to its month.
+    rf.reject(
+        (period.dt.day != 1).to_numpy(),
+        "period not a calendar month",
+        error=CellError("PERIOD_START", "the first day of a month (the template is monthly)", df["PERIOD_START"]),
+    )
+    rf.reject(
+        future_periods(period).to_numpy(),
+        "period in the future",
+        error=CellError("PERIOD_START", "a month that has already started", df["PERIOD_START"]),
+    )
     num, num_empty, num_bad = parse_numbers(df[ratio.numerator])
     den, den_empty, den_bad = parse_numbers(df[ratio.denominator])
     rf.reject((num_empty | den_empty).to_numpy(), "missing value")
-    rf.reject((num_bad | den_bad).to_numpy(), "non-numeric value")
-    rf.reject(((num < 0) | (den < 0)).to_numpy(), "negative value")
-    rf.reject(((num % 1 != 0) | (den % 1 != 0)).to_numpy(), "count is not a whole number")
+    # Each check names the column at fault, so numerator and denominator are checked one after the other
+    # (a row still counts once, under the first reason that applies).
+    columns = ((ratio.numerator, num, num_bad), (ratio.denominator, den, den_bad))
+    for col, _, bad in columns:
+        rf.reject(bad.to_numpy(), "non-numeric value", error=CellError(col, "a whole number of zero or more", df[col]))
+    for col, values, _ in columns:
+        rf.reject((values < 0).to_numpy(), "negative value", error=CellError(col, "zero or more", df[col]))
+    for col, values, _ in columns:
+        whole = CellError(col, "a whole number", df[col])
+        rf.reject((values % 1 != 0).to_numpy(), "count is not a whole number", error=whole)
     rf.reject(den.eq(0).to_numpy(), "zero denominator")
-    rf.reject((num > den).to_numpy(), "numerator larger than denominator")
+    rf.reject(
+        (num > den).to_numpy(),
+        "numerator larger than denominator",
+        error=CellError(
+            ratio.numerator,
+            f"at most {ratio.denominator}",
+            df[ratio.numerator].str.strip() + " > " + df[ratio.denominator].str.strip(),
+        ),
+    )
 
     flags = pd.Series("", index=df.index, dtype=object)
     if layout_id == REFERRALS and {"REFERRALS_REJECTED", "REFERRALS_SIGNPOSTED"} <= set(df.columns):
@@ -150,7 +191,18 @@ def _ratio_panel(loaded: LoadedCsv, report: ReadReport, ratio: _Ratio, layout_id
             f"different counts; the first in the file was kept "
             f"(e.g. {first['org_code']} {first['period']:%Y-%m})."
         )
-        rf.reject(parts.index.isin(live.index[conflict.to_numpy()]), "conflicting duplicate", scope=True)
+        # Two different figures for one month: nobody can tell which is right, so it is a data error.
+        first = live.groupby(key, sort=False)[["num", "den"]].transform("first").reindex(parts.index)
+        quoted = (
+            parts["num"].map("{:g}".format) + " of " + parts["den"].map("{:g}".format)
+            + ", where an earlier line has " + first["num"].map("{:g}".format) + " of "
+            + first["den"].map("{:g}".format)
+        )
+        rf.reject(
+            parts.index.isin(live.index[conflict.to_numpy()]),
+            "conflicting duplicate",
+            error=CellError(ratio.numerator, "one row per organisation and month", quoted),
+        )
     (parts,) = rf.compact(parts)
     panel = pd.DataFrame(
         {

@@ -25,11 +25,16 @@ import pandas as pd
 from evaluation.panel import PANEL_KEY, ReadResult, coerce_panel, sort_panel
 from evaluation.registry import Registry, default_registry
 from evaluation.sources.common import (
+    DATE_EXPECTED,
+    ODS_EXPECTED,
     SUPPRESSION_MARKERS,
+    CellError,
     CsvSource,
     RowFilter,
     clean,
+    future_periods,
     load_csv,
+    malformed_org_codes,
     month_start,
     months_between,
     parse_dates,
@@ -82,23 +87,49 @@ def read_mhsds(source: CsvSource | Path | str, registry: Registry | None = None)
     )
     org = clean(df["PRIMARY_LEVEL"]).str.upper()
     rf.reject(org.eq("").to_numpy(), "missing organisation code")
+    rf.reject(
+        malformed_org_codes(org).to_numpy(),
+        "not an organisation code",
+        error=CellError("PRIMARY_LEVEL", ODS_EXPECTED, df["PRIMARY_LEVEL"]),
+    )
     start = parse_dates(df["REPORTING_PERIOD_START"])
     end = parse_dates(df["REPORTING_PERIOD_END"])
-    rf.reject(start.isna().to_numpy(), "invalid date in REPORTING_PERIOD_START")
-    rf.reject(end.isna().to_numpy(), "invalid date in REPORTING_PERIOD_END")
+    for col, parsed in (("REPORTING_PERIOD_START", start), ("REPORTING_PERIOD_END", end)):
+        rf.reject(parsed.isna().to_numpy(), f"invalid date in {col}", error=CellError(col, DATE_EXPECTED, df[col]))
     n_months = months_between(start, end)
     # A whole-month period starts on the 1st and ends on the last day of its final month.
     whole = start.dt.day.eq(1) & (end + pd.Timedelta(days=1)).dt.day.eq(1)
+    span = df["REPORTING_PERIOD_START"].str.strip() + " to " + df["REPORTING_PERIOD_END"].str.strip()
     rf.reject(
-        (~(whole & n_months.isin(list(_PERIOD_TYPES)))).to_numpy(), "period length not 1, 3 or 12 months"
+        (~(whole & n_months.isin(list(_PERIOD_TYPES)))).to_numpy(),
+        "period length not 1, 3 or 12 months",
+        error=CellError(
+            "REPORTING_PERIOD_END",
+            "a whole calendar month, quarter or 12 months (the 1st of a month to the last day of a month)",
+            span,
+        ),
+    )
+    rf.reject(
+        future_periods(start).to_numpy(),
+        "period in the future",
+        error=CellError("REPORTING_PERIOD_START", "a period that has already started", df["REPORTING_PERIOD_START"]),
     )
     status = clean(df["STATUS"]).str.casefold().map(_STATUS)
     rf.reject(status.isna().to_numpy(), "unknown status")
     raw_value = clean(df["MEASURE_VALUE"])
     suppressed = raw_value.isin(list(SUPPRESSION_MARKERS)) | raw_value.eq("")
     value, _, non_numeric = parse_numbers(raw_value.where(~suppressed, ""))
-    rf.reject(non_numeric.to_numpy(), "non-numeric value")
-    rf.reject((value < 0).to_numpy(), "negative value")
+    marks = " or ".join(f"'{m}'" for m in sorted(SUPPRESSION_MARKERS))
+    rf.reject(
+        non_numeric.to_numpy(),
+        "non-numeric value",
+        error=CellError("MEASURE_VALUE", f"a number, or {marks} where suppressed", df["MEASURE_VALUE"]),
+    )
+    rf.reject(
+        (value < 0).to_numpy(),
+        "negative value",
+        error=CellError("MEASURE_VALUE", "zero or more", df["MEASURE_VALUE"]),
+    )
 
     parts = pd.DataFrame(
         {
@@ -167,7 +198,22 @@ def _reject_duplicates(parts: pd.DataFrame, rf: RowFilter, report) -> None:
         )
         mask = pd.Series(False, index=parts.index)
         mask[live.index[conflict.to_numpy()]] = True
-        rf.reject(mask.to_numpy(), "conflicting duplicate", scope=True)
+        # A file that gives two different figures for one month cannot be used until someone says which is
+        # right: a data error, quoting the value the file gave first.
+        cells = pd.Series(
+            [_shown(v, sup) for v, sup in zip(parts["value"], parts["suppressed"], strict=True)], index=parts.index
+        )
+        first = cells[alive].groupby([live[k] for k in key], sort=False).transform("first").reindex(parts.index)
+        quoted = cells + ", where an earlier line has " + first.fillna("")
+        rf.reject(
+            mask.to_numpy(),
+            "conflicting duplicate",
+            error=CellError(
+                "MEASURE_VALUE",
+                "one value per organisation, period, measure and status",
+                quoted,
+            ),
+        )
 
 
 def _shown(value: float, suppressed: bool) -> str:

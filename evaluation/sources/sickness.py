@@ -21,12 +21,17 @@ import pandas as pd
 from evaluation.panel import ReadReport, ReadResult, coerce_panel, sha256_file, sort_panel
 from evaluation.registry import Registry, default_registry
 from evaluation.sources.common import (
+    DATE_EXPECTED,
+    ODS_EXPECTED,
+    CellError,
     CsvSource,
     RowFilter,
     SourceError,
     add_flag,
     clean,
+    future_periods,
     load_csv,
+    malformed_org_codes,
     month_start,
     norm_name,
     parse_dates,
@@ -77,15 +82,35 @@ def read_sickness(source: CsvSource | Path | str, registry: Registry | None = No
 
     org = clean(df["ORG_CODE"]).str.upper()
     rf.reject(org.eq("").to_numpy(), "missing organisation code")
+    rf.reject(
+        malformed_org_codes(org).to_numpy(),
+        "not an organisation code",
+        error=CellError("ORG_CODE", ODS_EXPECTED, df["ORG_CODE"]),
+    )
     date = parse_dates(df["DATE"])
-    rf.reject(date.isna().to_numpy(), "invalid date in DATE")
+    rf.reject(date.isna().to_numpy(), "invalid date in DATE", error=CellError("DATE", DATE_EXPECTED, df["DATE"]))
+    rf.reject(
+        future_periods(month_start(date)).to_numpy(),
+        "period in the future",
+        error=CellError("DATE", "a month that has already started", df["DATE"]),
+    )
     lost, lost_empty, lost_bad = parse_numbers(df["FTE_DAYS_LOST"])
     avail, avail_empty, avail_bad = parse_numbers(df["FTE_DAYS_AVAILABLE"])
-    rf.reject((lost_bad | avail_bad).to_numpy(), "non-numeric value")
+    for col, bad in (("FTE_DAYS_LOST", lost_bad), ("FTE_DAYS_AVAILABLE", avail_bad)):
+        rf.reject(bad.to_numpy(), "non-numeric value", error=CellError(col, "a number of zero or more", df[col]))
     rf.reject((lost_empty ^ avail_empty).to_numpy(), "only one of FTE days lost / available given")
-    rf.reject(((lost < 0) | (avail < 0)).to_numpy(), "negative value")
+    for col, values in (("FTE_DAYS_LOST", lost), ("FTE_DAYS_AVAILABLE", avail)):
+        rf.reject((values < 0).to_numpy(), "negative value", error=CellError(col, "zero or more", df[col]))
     rf.reject((avail.eq(0) & lost.notna()).to_numpy(), "zero denominator")
-    rf.reject((lost > avail).to_numpy(), "numerator larger than denominator")
+    rf.reject(
+        (lost > avail).to_numpy(),
+        "numerator larger than denominator",
+        error=CellError(
+            "FTE_DAYS_LOST",
+            "at most FTE_DAYS_AVAILABLE",
+            df["FTE_DAYS_LOST"].str.strip() + " > " + df["FTE_DAYS_AVAILABLE"].str.strip(),
+        ),
+    )
     if "SICKNESS_ABSENCE_RATE_PERCENT" in df.columns:
         published, _, _ = parse_numbers(df["SICKNESS_ABSENCE_RATE_PERCENT"])
     else:
@@ -116,7 +141,17 @@ def read_sickness(source: CsvSource | Path | str, registry: Registry | None = No
             f"first in the file was kept (e.g. {live[conflict].iloc[0]['org_code']} "
             f"{live[conflict].iloc[0]['period']:%Y-%m})."
         )
-        rf.reject(mask, "conflicting duplicate", scope=True)
+        first = live.groupby(key, sort=False)[["lost", "avail"]].transform("first").reindex(parts.index)
+        quoted = (
+            parts["lost"].map("{:g}".format) + " of " + parts["avail"].map("{:g}".format)
+            + " FTE days, where an earlier line has " + first["lost"].map("{:g}".format) + " of "
+            + first["avail"].map("{:g}".format)
+        )
+        rf.reject(
+            mask,
+            "conflicting duplicate",
+            error=CellError("FTE_DAYS_LOST", "one row per organisation and month", quoted),
+        )
     (parts,) = rf.compact(parts)
 
     flags = pd.Series("", index=parts.index, dtype=object)
