@@ -59,3 +59,13 @@ def test_diagnostics_chart_files_are_reproducible(tmp_path) -> None:
     assert [p.suffix for p in first] == [".png", ".svg"]
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes()
+
+
+def test_diagnostics_chart_leaves_off_hidden_residuals() -> None:
+    # The workbook blanks the residuals of months a table would suppress; those points must not be drawn.
+    diag = _fit().diagnostics()
+    for row in diag["residuals"][:5]:
+        row["residual"] = float("nan")
+    fig = plots.diagnostics_chart(diag, title="t")
+    drawn = np.concatenate([c.get_offsets() for c in fig.axes[0].collections])
+    assert np.isfinite(np.asarray(drawn, dtype=float)).all(axis=1).sum() == len(diag["residuals"]) - 5
