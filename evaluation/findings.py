@@ -68,22 +68,26 @@ SHORT = {"common_cause": "Common cause", "improvement_high": "Improvement (high)
          "consistent_pass": "Meets target", "consistent_fail": "Misses target", "inconsistent": "Hit and miss"}
 
 
-def variation_html(icon: str | None, short: bool = False) -> str:
-    """Icon and visible label for the variation (the SVG is hidden from screen readers: the label is read)."""
-    label = html.escape(SHORT.get(icon or "", "No chart") if short else variation_label(icon))
-    if icon not in VARIATION:
+def _icon_html(kind: str, table: dict, icon: str | None, label: str) -> str:
+    """An icon from ``table`` beside its visible label (the SVG is hidden from screen readers: the label is
+    read); just the label when there is no icon."""
+    label = html.escape(label)
+    if icon not in table:
         return f'<span class="mdc mdc-none">{label}</span>'
-    _, fill, ink, letter = VARIATION[icon]
-    return f'<span class="mdc mdc-variation">{_svg(fill, ink, letter)} {label}</span>'
+    _, fill, ink, letter = table[icon]
+    return f'<span class="mdc mdc-{kind}">{_svg(fill, ink, letter)} {label}</span>'
+
+
+def variation_html(icon: str | None, short: bool = False) -> str:
+    """Icon and visible label for the variation."""
+    return _icon_html("variation", VARIATION, icon,
+                      SHORT.get(icon or "", "No chart") if short else variation_label(icon))
 
 
 def assurance_html(icon: str | None, short: bool = False) -> str:
     """Icon and visible label for assurance; without a target only the label (Making Data Count has no icon)."""
-    label = html.escape(SHORT.get(icon or "", "No target set") if short else assurance_label(icon))
-    if icon not in ASSURANCE:
-        return f'<span class="mdc mdc-none">{label}</span>'
-    _, fill, ink, letter = ASSURANCE[icon]
-    return f'<span class="mdc mdc-assurance">{_svg(fill, ink, letter)} {label}</span>'
+    return _icon_html("assurance", ASSURANCE, icon,
+                      SHORT.get(icon or "", "No target set") if short else assurance_label(icon))
 
 
 def pct(ratio: float) -> str:
