@@ -14,6 +14,7 @@ spreading a national build over machines; :func:`merge_shards` gathers them agai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -223,6 +224,8 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
                 progress_bar=False,
                 log_output=False,
                 cwd=str(build_dir),
+                # Written once at the end instead of after every cell: the outputs hold the charts.
+                request_save_on_cell_execute=False,
                 **extra,
             )
             _hide_injected_parameters(out)
@@ -369,13 +372,38 @@ def run(
     ``sites=["all"]`` evaluates every mental health provider in the data (:func:`national_site_ids`).
     ``force`` re-executes everything; ``shard=(k, n)`` runs only the k-th of n slices of the notebooks.
     """
-    from evaluation.parameters import check_run_parameters
-    from evaluation.workbook import resolve_data_dir
-
     registry = registry or default_registry()
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
-    # Resolve (and, for the default, generate) the data once, before any kernel starts.
+    with contextlib.ExitStack() as stack:
+        workers = max(1, jobs or os.cpu_count() or 1)
+        pool = ProcessPoolExecutor(max_workers=workers)
+        stack.enter_context(pool)
+        # On a cold build, start the workers' kernels now, while this process reads the data and works out the
+        # cache keys; on a warm one most notebooks are hits and the kernels would only cost start-up time.
+        if warm_kernels and (force or not any((build / "cache").glob("*/*.json"))):
+            for _ in range(workers):
+                pool.submit(_prewarm)
+        return _run(registry, build, pool, sites=sites, domains=domains, data_dir=data_dir,
+                    intervention_date=intervention_date, progress=progress, notebook_dir=notebook_dir,
+                    keep_outliers=keep_outliers, cross_site=cross_site,
+                    comparator_min_coverage=comparator_min_coverage, force=force, shard=shard,
+                    warm_kernels=warm_kernels)
+
+
+def _prewarm() -> int:
+    """Start this worker's kernel (submitted once per worker at the start of a cold build)."""
+    _warm_kernel()
+    return os.getpid()
+
+
+def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, domains, data_dir, intervention_date,
+         progress, notebook_dir, keep_outliers, cross_site, comparator_min_coverage, force, shard,
+         warm_kernels) -> RunSummary:
+    from evaluation.parameters import check_run_parameters
+    from evaluation.workbook import resolve_data_dir
+
+    # Resolve (and, for the default, generate) the data once, before any notebook starts.
     folder, source = resolve_data_dir(data_dir, build)
     # Read the data once: for the checks, the cache keys, the data log, and a snapshot every notebook loads.
     panel, reports = cache.cached_panel(folder, build)
@@ -412,22 +440,20 @@ def run(
             outcomes.append(Outcome(job.site, job.domain, True, 0.0, str(build / "notebooks" / job.site /
                                     f"{job.domain}.ipynb"), cached=True, key=keys[job],
                                     executed_seconds=entry.seconds))
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(misses) or 1))
     with _Progress(progress, len(todo) + int(cross_site and not sharded)) as advance:
         for o in outcomes:
             advance(o)
-        if misses:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(execute_job, job, params, str(build), str(nb_dir), warm_kernels): job
-                           for job in misses}
-                for fut in as_completed(futures):
-                    job = futures[fut]
-                    outcome = fut.result()
-                    _record(build, job, keys[job], outcome)
-                    outcomes.append(outcome)
-                    advance(outcome)
+        futures = {pool.submit(execute_job, job, params, str(build), str(nb_dir), warm_kernels): job
+                   for job in misses}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            outcome = fut.result()
+            _record(build, job, keys[job], outcome)
+            outcomes.append(outcome)
+            advance(outcome)
         if cross_site and not sharded:
-            outcome = run_cross_site_job(build, params, source, outcomes, nb_dir, force=force)
+            outcome = run_cross_site_job(build, params, source, outcomes, nb_dir, force=force,
+                                         pool=pool if warm_kernels else None)
             if outcome is not None:
                 outcomes.append(outcome)
                 advance(outcome)
@@ -450,7 +476,8 @@ def _record(build: Path, job: Job, key: str, outcome: Outcome) -> None:
 
 
 def run_cross_site_job(build: Path, params: dict, source: str, outcomes: list[Outcome],
-                       notebook_dir: Path = NOTEBOOK_DIR, *, force: bool = False) -> Outcome | None:
+                       notebook_dir: Path = NOTEBOOK_DIR, *, force: bool = False,
+                       pool: ProcessPoolExecutor | None = None) -> Outcome | None:
     """The cross-site notebook, from the site results files, when two or more sites succeeded (cached on
     those results, the panel snapshot, its template and the code)."""
     if len({o.site for o in outcomes if o.ok and o.site != CROSS_SITE_JOB.site}) < 2:
@@ -465,7 +492,10 @@ def run_cross_site_job(build: Path, params: dict, source: str, outcomes: list[Ou
     if entry is not None:
         return Outcome(job.site, job.domain, True, 0.0, str(build / "notebooks" / "all" / "cross_site.ipynb"),
                        cached=True, key=key, executed_seconds=entry.seconds)
-    outcome = execute_job(job, params, str(build), str(notebook_dir))
+    if pool is not None:  # in a worker's warm kernel
+        outcome = pool.submit(execute_job, job, params, str(build), str(notebook_dir), True).result()
+    else:
+        outcome = execute_job(job, params, str(build), str(notebook_dir))
     _record(build, job, key, outcome)
     return outcome
 
