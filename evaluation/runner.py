@@ -205,6 +205,10 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
 
     out = Path(build_dir) / "notebooks" / job.site / f"{job.domain}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Charts from an earlier run (another data source may have had measures these data lack) must not
+    # survive to be published beside this run's results.
+    figures = Path(build_dir) / "figures" / (job.site if job != CROSS_SITE_JOB else "cross_site")
+    shutil.rmtree(figures / job.domain if job != CROSS_SITE_JOB else figures, ignore_errors=True)
     template = Path(notebook_dir or NOTEBOOK_DIR) / f"{job.domain}.ipynb"
     start = time.perf_counter()
     attempts = 0

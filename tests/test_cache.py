@@ -189,9 +189,12 @@ def test_a_deleted_output_is_rebuilt_and_force_reexecutes(cached_build: Path, tm
     assert [(o.site, o.cached) for o in summary.outcomes] == [("lancashire", False)]
     assert (build / "results" / "lancashire" / "crisis_demand.json").read_bytes() == \
         (cached_build / "results" / "lancashire" / "crisis_demand.json").read_bytes()
+    stale = build / "figures" / "lancashire" / "crisis_demand" / "MEASURE_FROM_ANOTHER_SOURCE_its.png"
+    stale.write_bytes(b"not this run's chart")
     forced = run(sites=["lancashire"], domains=["crisis_demand"], build_dir=build, progress=False,
                  cross_site=False, force=True)
     assert [o.cached for o in forced.outcomes] == [False]
+    assert not stale.exists()  # an executed notebook's figures folder holds only this run's charts
 
 
 @pytest.mark.e2e
