@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -151,7 +152,9 @@ def _warm_kernel():
     for attempt in range(KERNEL_RETRIES + 1):
         km = KernelManager(kernel_name="python3")
         try:
-            km.start_kernel()
+            # The kernel's own stderr carries only start-up chatter (a transport warning); errors in cells come
+            # back through the messaging protocol, and a command's refusal must stay one line on stderr.
+            km.start_kernel(stderr=subprocess.DEVNULL)
             _execute_silently(km, _WARM_IMPORTS)
             break
         except Exception:
