@@ -195,7 +195,7 @@ def panel_snapshot_path(folder: Path, build: Path) -> Path:
     return build / "cache" / "panel" / f"{digest[:32]}.pkl"
 
 
-def cached_panel(folder: Path | str, build: Path | str) -> tuple[pd.DataFrame, list]:
+def cached_panel(folder: Path | str, build: Path | str, snapshot: Path | None = None) -> tuple[pd.DataFrame, list]:
     """``load_panel(folder, strict=False)``, read once per build and shared by every notebook.
 
     The runner loads the panel before any kernel starts and keeps it under ``<build>/cache/panel``, named by
@@ -209,7 +209,8 @@ def cached_panel(folder: Path | str, build: Path | str) -> tuple[pd.DataFrame, l
     folder, build = Path(folder).resolve(), Path(build).resolve()
     if os.environ.get("EVALUATION_PANEL_SNAPSHOT") == "0":  # the benchmark's naive build reads every time
         return load_panel(folder, strict=False)
-    path = panel_snapshot_path(folder, build)
+    # A caller that already worked out the snapshot path passes it, so the inputs are hashed once.
+    path = snapshot or panel_snapshot_path(folder, build)
     if path.is_file():
         try:
             with open(path, "rb") as fh:

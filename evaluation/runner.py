@@ -413,7 +413,8 @@ def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, d
     # Resolve (and, for the default, generate) the data once, before any notebook starts.
     folder, source = resolve_data_dir(data_dir, build)
     # Read the data once: for the checks, the cache keys, the data log, and a snapshot every notebook loads.
-    panel, reports = cache.cached_panel(folder, build)
+    snapshot = cache.panel_snapshot_path(folder, build)
+    panel, reports = cache.cached_panel(folder, build, snapshot)
     if sites and "all" in sites:
         sites = national_site_ids(registry, panel)
     check_run_parameters(registry, sites=sites, domains=domains, data_dir=folder, intervention_date=intervention_date,
@@ -460,13 +461,13 @@ def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, d
             advance(outcome)
         if cross_site and not sharded:
             outcome = run_cross_site_job(build, params, source, outcomes, nb_dir, force=force,
-                                         pool=pool if warm_kernels else None)
+                                         pool=pool if warm_kernels else None, fingerprint=snapshot.stem)
             if outcome is not None:
                 outcomes.append(outcome)
                 advance(outcome)
     outcomes.sort(key=lambda o: (o.site, o.domain))
     summary = RunSummary(outcomes, str(folder), source, params,
-                         f"{shard[0]}/{shard[1]}" if shard else "", cache.panel_snapshot_path(folder, build).stem)
+                         f"{shard[0]}/{shard[1]}" if shard else "", snapshot.stem)
     (build / "run_status.json").write_text(json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
     return summary
 
@@ -484,14 +485,14 @@ def _record(build: Path, job: Job, key: str, outcome: Outcome) -> None:
 
 def run_cross_site_job(build: Path, params: dict, source: str, outcomes: list[Outcome],
                        notebook_dir: Path = NOTEBOOK_DIR, *, force: bool = False,
-                       pool: ProcessPoolExecutor | None = None) -> Outcome | None:
+                       pool: ProcessPoolExecutor | None = None, fingerprint: str | None = None) -> Outcome | None:
     """The cross-site notebook, from the site results files, when two or more sites succeeded (cached on
     those results, the panel snapshot, its template and the code)."""
     if len({o.site for o in outcomes if o.ok and o.site != CROSS_SITE_JOB.site}) < 2:
         return None
     job = CROSS_SITE_JOB
     results = sorted((build / "results").rglob("*.json"))
-    snapshot = cache.panel_snapshot_path(Path(params["data_dir"]), build).stem
+    snapshot = fingerprint or cache.panel_snapshot_path(Path(params["data_dir"]), build).stem
     data = cache.sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
     key = cache.job_key(template=notebook_dir / f"{job.domain}.ipynb",
                         parameters=_cache_parameters(job, params, source), data=data)
