@@ -160,9 +160,9 @@ def change_one_site(data: Path, org: str = "RDY", measure: str = "CCR70") -> Non
 
 
 def national_sites(data: Path, n: int) -> list[str]:
-    from evaluation.cache import cached_panel
-    from evaluation.registry import default_registry
-    from evaluation.runner import national_site_ids
+    from evaluation.dictionary.registry import default_registry
+    from evaluation.pipeline.cache import cached_panel
+    from evaluation.pipeline.runner import national_site_ids
 
     panel, _ = cached_panel(data, data.parent / "probe")
     ids = national_site_ids(default_registry(), panel)

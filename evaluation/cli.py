@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from evaluation.synthetic import generate
+    from evaluation.demo.generator import generate
 
     truth = generate(args.out, seed=args.seed, organisations=args.organisations)
     n = len(truth.get("organisations", []))
@@ -23,7 +23,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from evaluation.runner import parse_shard, run
+    from evaluation.pipeline.runner import parse_shard, run
 
     sites = args.site
     if args.sites:
@@ -52,10 +52,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_assemble(args: argparse.Namespace) -> int:
-    from evaluation.site import assemble
+    from evaluation.publish.pages import assemble
 
     if args.shard_dir:
-        from evaluation.runner import merge_shards
+        from evaluation.pipeline.runner import merge_shards
 
         merged = merge_shards(args.shard_dir, args.build_dir, progress=not args.quiet)
         print(f"gathered {len(merged.outcomes)} notebooks from {len(args.shard_dir)} shards into {args.build_dir}")
@@ -67,13 +67,13 @@ def _cmd_assemble(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evaluation.validate import validate
+    from evaluation.sources.folder_check import validate
 
     return validate(args.data_dir)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from evaluation.simulation import simulate_its, simulation_table_markdown, write_simulation
+    from evaluation.demo.simulation_study import simulate_its, simulation_table_markdown, write_simulation
 
     df = simulate_its(replicates=args.replicates, seed=args.seed, n_jobs=args.jobs)
     out = Path(args.out)
@@ -90,7 +90,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_disclosure(args: argparse.Namespace) -> int:
-    from evaluation.disclosure import scan_tree
+    from evaluation.publish.disclosure import scan_tree
 
     report = scan_tree(args.paths)
     for v in report.violations:

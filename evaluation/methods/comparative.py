@@ -13,7 +13,7 @@ different counterfactual built from the comparators:
   placebo-in-space permutation p-value (weights from the maintained ``pysyncon`` package).
 
 :func:`site_vs_comparators` and :func:`staggered_from_panel` build the inputs from the measure panel
-(:mod:`evaluation.panel`) and return JSON-safe dictionaries for the results files.
+(:mod:`evaluation.panel.frame`) and return JSON-safe dictionaries for the results files.
 
 Why the inference is not simply the libraries' default
 ------------------------------------------------------
@@ -59,7 +59,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from evaluation.jsonsafe import json_safe
+from evaluation.results.jsonsafe import json_safe
 
 __all__ = [
     "MIN_NEVER_TREATED",

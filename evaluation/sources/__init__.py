@@ -10,7 +10,7 @@ One module per layout (see ``data_dictionary/layouts.yaml``):
 * :mod:`~evaluation.sources.organisations` -- the organisation succession table.
 
 Entry points: :func:`detect_layout` (which layout a file is, from its header), :func:`read_file` (one file
-to a list of :class:`~evaluation.panel.ReadResult`, one per CSV: a zip may hold several) and
+to a list of :class:`~evaluation.panel.frame.ReadResult`, one per CSV: a zip may hold several) and
 :func:`load_panel` (a whole folder to one validated panel and a report per input).
 """
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from evaluation.panel import PANEL_COLUMNS, PANEL_KEY, ReadReport, ReadResult, combine_panels, sha256_file
-from evaluation.quality import flag_outliers
-from evaluation.registry import Layout, Registry, default_registry
+from evaluation.dictionary.registry import Layout, Registry, default_registry
+from evaluation.panel.frame import PANEL_COLUMNS, PANEL_KEY, ReadReport, ReadResult, combine_panels, sha256_file
+from evaluation.panel.quality import flag_outliers
 from evaluation.sources.common import (
     CsvSource,
     SourceError,
@@ -222,7 +222,7 @@ def load_panel(
     then kept, so the report can say what it held).
 
     Finally months far out of line with their neighbours get the quality flag "outlier"
-    (:func:`evaluation.quality.flag_outliers`); they stay in the panel.
+    (:func:`evaluation.panel.quality.flag_outliers`); they stay in the panel.
 
     Returns the validated, sorted panel and one report per CSV or workbook read.
     """

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.panel import PANEL_KEY, ReadResult, coerce_panel, sort_panel
-from evaluation.registry import Registry, default_registry
+from evaluation.dictionary.registry import Registry, default_registry
+from evaluation.panel.frame import PANEL_KEY, ReadResult, coerce_panel, sort_panel
 from evaluation.sources.common import (
     DATE_EXPECTED,
     ODS_EXPECTED,
@@ -58,7 +58,7 @@ def mhsds_measures(registry: Registry | None = None) -> dict[str, str]:
 
 
 def read_mhsds(source: CsvSource | Path | str, registry: Registry | None = None) -> ReadResult:
-    """Read one MHSDS long CSV into panel rows and a :class:`~evaluation.panel.ReadReport`.
+    """Read one MHSDS long CSV into panel rows and a :class:`~evaluation.panel.frame.ReadReport`.
 
     Every data row is either kept or counted under one rejection reason. Within the file a Final row beats a
     Performance row for the same organisation, period and measure; exact duplicates are dropped; conflicting

@@ -16,8 +16,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evaluation.panel import PANEL_KEY
-from evaluation.registry import DICTIONARY_DIR
+from evaluation.dictionary.registry import DICTIONARY_DIR
+from evaluation.panel.frame import PANEL_KEY
 from evaluation.sources.common import SourceError, add_flag
 
 ORGANISATIONS_FILE = DICTIONARY_DIR / "organisations.yaml"

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.panel import ReadReport, ReadResult, coerce_panel, sha256_file, sort_panel
-from evaluation.registry import Registry, default_registry
+from evaluation.dictionary.registry import Registry, default_registry
+from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, sha256_file, sort_panel
 from evaluation.sources.common import (
     DATE_EXPECTED,
     ODS_EXPECTED,

@@ -1,0 +1,1 @@
+"""Demonstration data with a known truth, and the simulation study that validates the methods."""

@@ -1,0 +1,229 @@
+"""Evaluate one site x domain from the measure panel: SPC and interrupted time series per measure.
+
+This is the logic the domain notebooks call. It reads only the panel (never a file layout) and the
+registry, and returns plain objects that :mod:`evaluation.results.files` turns into results files and sentences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site
+from evaluation.panel.frame import monthly_series
+
+#: Fewer months than this before go-live and the segmented regression is not fitted (Lopez Bernal et al.
+#: recommend enough pre-period points to estimate trend and seasonality; 12 is the minimum for a year).
+MIN_PRE_MONTHS = 12
+MIN_POST_MONTHS = 3
+COVID_PERIOD = ("2020-03-01", "2021-03-01")
+
+
+@dataclass
+class MeasureEvaluation:
+    """Everything the workbook found for one measure at one site."""
+
+    measure: Measure
+    status: str  # "ok" | "not_in_data" | "not_estimable" | "descriptive"
+    reason: str = ""
+    series: pd.DataFrame | None = None
+    its: object | None = None  # evaluation.methods.its.ITSResult
+    xmr: object | None = None  # evaluation.methods.spc.XmRResult
+    n_pre: int = 0
+    n_post: int = 0
+    caveats: list[str] = field(default_factory=list)
+    comparative: dict | None = None  # evaluation.methods.comparative.site_vs_comparators output
+    placebo: list[dict] = field(default_factory=list)  # in-time placebo go-live dates
+    covid_sensitivity: dict | None = None  # main model vs COVID-19 months left out
+
+
+@dataclass
+class DomainEvaluation:
+    """One site x domain: the measures, in headline-first order."""
+
+    site: Site
+    domain_id: str
+    domain_name: str
+    intervention_date: dt.date
+    data_source: str
+    measures: list[MeasureEvaluation]
+
+    @property
+    def headline(self) -> MeasureEvaluation:
+        """The designated headline measure where it could be estimated, else the first that could."""
+        for m in self.measures:
+            if m.status == "ok":
+                return m
+        return self.measures[0]
+
+
+def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
+    """The intervention date to use: the parameter if given (YYYY-MM or YYYY-MM-DD), else the registry's."""
+    if value is None or value == "":
+        if site.intervention_date == NO_GO_LIVE:
+            raise ValueError(f"site {site.id} has no go-live date in the registry; give one with "
+                             "--intervention-date YYYY-MM")
+        return site.intervention_date
+    if isinstance(value, dt.date):
+        day = value
+    else:
+        text = str(value).strip()
+        try:
+            day = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
+        except ValueError:
+            raise ValueError(f"intervention_date {value!r} is not a date; expected YYYY-MM or YYYY-MM-DD") from None
+    return day.replace(day=1)
+
+
+def evaluate_measure(
+    measure: Measure,
+    series: pd.DataFrame,
+    intervention: dt.date,
+    *,
+    offset: float | None = None,
+    keep_outliers: bool = False,
+) -> MeasureEvaluation:
+    """SPC and (for measures analysed by ITS) a segmented regression for one site's series.
+
+    Months flagged as data-quality outliers (see :mod:`evaluation.panel.quality`) stay on the charts but are
+    left out of the model fit unless ``keep_outliers`` is true.
+    """
+    from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
+    from evaluation.methods.spc import xmr
+    from evaluation.panel.quality import exclude_outliers
+
+    if series.empty:
+        return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
+    usable = series[series["value"].notna()]
+    if usable.empty:
+        return MeasureEvaluation(measure, "not_in_data", reason="every value suppressed or missing", series=series)
+    go_live = pd.Timestamp(intervention)
+    n_pre = int((usable["period"] < go_live).sum())
+    n_post = int((usable["period"] >= go_live).sum())
+    pre_len = int((series["period"] < go_live).sum())
+    chart = xmr(
+        series["value"].to_numpy(dtype=float),
+        improvement=measure.direction,
+        rebase_at=[pre_len] if 0 < pre_len < len(series) else None,
+        periods=list(series["period"]),
+    )
+    caveats: list[str] = []
+    n_suppressed = int(series["suppressed"].sum())
+    if n_suppressed:
+        caveats.append(f"{n_suppressed} month(s) were suppressed in the published data and are left out.")
+    n_provisional = int((series["status"] == "provisional").sum())
+    if n_provisional:
+        caveats.append(f"{n_provisional} month(s) are provisional figures that may be revised.")
+    result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart, n_pre=n_pre, n_post=n_post,
+                               caveats=caveats)
+    if measure.analysis != "its":
+        result.reason = (
+            "described only: each value is a rolling 12-month total, so a step at go-live would be smeared "
+            "over a year and a segmented regression would mislead"
+        )
+        return result
+    if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+        result.status = "not_estimable"
+        result.reason = (
+            f"{n_pre} month(s) before and {n_post} after {go_live:%B %Y} in these files; the time series model "
+            f"needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after"
+        )
+        return result
+    fit_rows = usable
+    if not keep_outliers:
+        fit_rows, excluded = exclude_outliers(usable)
+        if len(excluded):
+            months = ", ".join(f"{p:%b %Y}" for p in excluded["period"])
+            result.caveats.append(
+                f"{len(excluded)} month(s) far out of line with their neighbours (a likely incomplete "
+                f"submission) were left out of the model: {months}.")
+        n_pre = int((fit_rows["period"] < go_live).sum())
+        n_post = int((fit_rows["period"] >= go_live).sum())
+        result.n_pre, result.n_post = n_pre, n_post
+        if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+            result.status = "not_estimable"
+            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
+                             f"series model needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after")
+            return result
+    fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
+    exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
+    result.its = fit_its(
+        fit_frame,
+        intervention=go_live,
+        value_type=measure.value_type,
+        covid=COVID_PERIOD,
+        offset=exposure,
+    )
+    result.status = "ok"
+    # Robustness: in-time placebo dates (pre-period only) and the model with the COVID-19 months left out.
+    try:
+        placebo = placebo_its(fit_frame, intervention=go_live, value_type=measure.value_type)
+        result.placebo = placebo.to_dict("records")
+    except ValueError as exc:
+        result.caveats.append(f"Placebo dates could not be tested: {exc}.")
+    try:
+        result.covid_sensitivity = covid_sensitivity(fit_frame, intervention=go_live, value_type=measure.value_type)
+    except ValueError as exc:
+        result.caveats.append(f"The COVID-19 sensitivity analysis could not be run: {exc}.")
+    if n_post < 12:
+        result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
+    return result
+
+
+def evaluate_domain(
+    registry: Registry,
+    panel: pd.DataFrame,
+    site_id: str,
+    domain_id: str,
+    *,
+    intervention_date: str | dt.date | None = None,
+    data_source: str = "synthetic",
+    keep_outliers: bool = False,
+    comparative: bool = True,
+    min_coverage: float = 0.8,
+) -> DomainEvaluation:
+    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel.
+
+    The headline measure (the designated one, or the first that could be estimated) is also compared with
+    the comparator pool (:func:`evaluation.evaluate.comparators.comparator_pool`) by comparative ITS and synthetic
+    control, unless ``comparative`` is false.
+    """
+    site = registry.site(site_id)
+    domain = registry.domain(domain_id)
+    intervention = parse_intervention(intervention_date, site)
+    results = []
+    for measure in registry.measures_for(domain_id):
+        series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
+        offset = site.population if measure.value_type == "count" else None
+        results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
+    ev = DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
+    head = ev.headline
+    if comparative and head.status == "ok":
+        head.comparative = compare_with_pool(registry, panel, site, head.measure, intervention,
+                                             keep_outliers=keep_outliers, min_coverage=min_coverage)
+    return ev
+
+
+#: Fewer comparators than this and a synthetic control's placebo p-value cannot go below 1/6.
+MIN_COMPARATORS = 5
+
+
+def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
+                      intervention: dt.date, *, keep_outliers: bool = False, min_coverage: float = 0.8) -> dict:
+    """Comparative ITS and synthetic control of one site's measure against the comparator pool."""
+    from evaluation.evaluate.comparators import comparator_pool
+    from evaluation.methods.comparative import site_vs_comparators
+    from evaluation.panel.quality import OUTLIER_FLAG, has_flag
+
+    data = panel if keep_outliers else panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)]
+    pool = comparator_pool(data, registry, measure.id, site.ods_code, min_coverage=min_coverage)
+    if len(pool) < MIN_COMPARATORS:
+        return {"status": "skipped", "reason": f"only {len(pool)} comparator organisation(s) with enough data; "
+                f"at least {MIN_COMPARATORS} are needed", "comparators": pool}
+    out = site_vs_comparators(data[data["measure_id"] == measure.id], measure_id=measure.id, site_org=site.ods_code,
+                              comparator_orgs=pool, intervention=pd.Timestamp(intervention),
+                              value_type=measure.value_type)
+    out["status"] = "ok"
+    return out

@@ -1,0 +1,1 @@
+"""The measure panel: the single tidy format every method reads, and its data-quality rules."""

@@ -1,0 +1,1 @@
+"""The pipeline: run parameters, the notebook runner and its cache."""

@@ -1,0 +1,1 @@
+"""Publishing: pages, charts, easy read, downloads and disclosure control for the website."""

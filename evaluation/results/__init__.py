@@ -1,0 +1,1 @@
+"""Results: what an evaluation produced, as files other stages read."""

@@ -1,0 +1,43 @@
+"""environment.yml (for conda users) names the same dependencies as pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~ ;\[]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(d) for d in project["dependencies"]}
+    wanted |= {_name(d) for d in project["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
+    pip_section = next((d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d), [])
+    conda |= {_name(d) for d in pip_section if not d.startswith("-")}
+    assert conda == wanted, f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+
+
+def test_environment_yml_pins_match_pyproject_pins():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {_name(d): d.split("==")[1] for d in project["dependencies"] if "==" in d}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and _name(dep) in pins:
+            assert dep.endswith("=" + pins[_name(dep)]), dep
+
+
+def test_lock_file_pins_every_dependency():
+    lock = (ROOT / "requirements.lock").read_text()
+    locked = {_name(line) for line in lock.splitlines() if line and not line.startswith((" ", "#"))}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        assert _name(dep) in locked, dep
