@@ -186,8 +186,8 @@ def test_text_from_data_is_escaped_in_domain_html() -> None:
     import datetime as dt
     from types import SimpleNamespace
 
-    from evaluation.publish.notebook_view import NotebookView
     from evaluation.panel.frame import ReadReport
+    from evaluation.publish.notebook_view import NotebookView
 
     attack = "<script>alert(1)</script>"
     report = ReadReport(path=f"/data/{attack}.csv", layout="mhsds_long", rows_read=2, rows_kept=1)
