@@ -55,7 +55,7 @@ from scipy.signal import lfilter
 
 from evaluation.demo.generator import _MEASURE_MODELS, _RECEIVED_MODEL, KNOWN_EFFECTS
 from evaluation.methods.its import COVID_WINDOW, fit_its
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 __all__ = [
     "ACCEPTANCE",

@@ -102,6 +102,7 @@ class Domain(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z_]*$")
     name: str
     question: str
+    plain_name: str = Field(min_length=3, description="the domain in easy words (easy-read pages)")
 
 
 class Measure(_Strict):

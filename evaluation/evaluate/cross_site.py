@@ -9,39 +9,38 @@ go-live months and the comparator pool. Results go to ``<build>/synthesis/cross_
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
-from evaluation.results.files import _rounded, read_results, write_json
+from evaluation.methods.plain import json_safe
+from evaluation.results import sentences
+from evaluation.results.files import read_results, write_json
+from evaluation.results.schema import DomainResult, Interval
 
-SCALE_WORDS = {"rate_ratio": "rate ratio", "odds_ratio": "odds ratio", "difference": "difference"}
 
-
-def meta_by_measure(registry: Registry, results: list[dict]) -> dict[str, dict]:
-    """Random-effects meta-analysis of the sites' ITS step changes, per measure (two or more sites)."""
+def meta_by_measure(registry: Registry, results: list[DomainResult]) -> dict[str, dict]:
+    """Random-effects meta-analysis of the sites' ITS step changes, per measure (enough sites: analysis.yaml)."""
     from evaluation.methods.synthesis import random_effects_meta
 
     out: dict[str, dict] = {}
     for measure in registry.measures:
-        rows = []
-        for r in results:
-            for m in r["measures"]:
-                if m["measure_id"] == measure.id and m.get("its"):
-                    rows.append((r["site_name"], m["its"]))
-        if len(rows) < 2:
+        rows = [(r.site_name, m.its) for r in results for m in r.measures
+                if m.measure_id == measure.id and m.its is not None]
+        if len(rows) < registry.analysis.comparators.min_sites_for_pooling:
             continue
         rows.sort(key=lambda x: x[0])
-        scale = rows[0][1]["scale"]
+        scale = rows[0][1].scale
         res = random_effects_meta(
-            [x[1]["step"]["estimate"] for x in rows],
-            [x[1]["step"]["ci_low"] for x in rows],
-            [x[1]["step"]["ci_high"] for x in rows],
-            labels=[x[0] for x in rows],
+            [its.step.estimate for _, its in rows],
+            [its.step.ci_low for _, its in rows],
+            [its.step.ci_high for _, its in rows],
+            labels=[label for label, _ in rows],
             scale=scale,
-            ses=[x[1]["step"].get("se_link") for x in rows],
+            ses=[its.step.se_link for _, its in rows],
         )
         out[measure.id] = {"measure_id": measure.id, "name": measure.name, "domain": measure.domain,
                            **res.to_dict()}
@@ -67,7 +66,7 @@ def staggered_by_headline(registry: Registry, panel: pd.DataFrame, *, keep_outli
         pool = sorted(set.intersection(*[set(comparator_pool(data, registry, measure.id, code,
                                                              min_coverage=min_coverage))
                                           for code in sites]))
-        if len(pool) < 5:
+        if len(pool) < registry.analysis.comparators.min_comparators:
             out[measure.id] = {"status": "skipped", "reason": f"only {len(pool)} comparators with enough data"}
             continue
         try:
@@ -81,30 +80,28 @@ def staggered_by_headline(registry: Registry, panel: pd.DataFrame, *, keep_outli
         if "by_event_time" in event:
             event["by_event_time"] = [e for e in event["by_event_time"] if -24 <= e["event_time"] <= 24]
         out[measure.id] = {"status": "ok", "measure_id": measure.id, "name": measure.name,
-                           "n_comparators": len(pool), **_rounded(res)}
+                           "n_comparators": len(pool), **_rounded(json_safe(res))}
     return out
 
 
 def meta_sentence(meta: dict) -> str:
-    """One plain-English sentence on the pooled effect and how much the sites differ."""
+    """The sentence for one measure's meta-analysis (wording in :mod:`evaluation.results.sentences`)."""
     p = meta["pooled"]
-    scale = meta["scale"]
-    h = meta["heterogeneity"]
-    null = 0.0 if scale == "difference" else 1.0
-    spans = p["ci_low"] <= null <= p["ci_high"]
-    if scale == "difference":
-        est = f"{p['estimate']:+.2f} percentage points (95% CI {p['ci_low']:+.2f} to {p['ci_high']:+.2f})"
-    else:
-        est = f"a {SCALE_WORDS[scale]} of {p['estimate']:.2f} (95% CI {p['ci_low']:.2f} to {p['ci_high']:.2f})"
-    verdict = "no clear change on average" if spans else "a change on average"
     pi = meta.get("prediction_interval")
-    pi_text = ""
-    if pi:
-        pi_text = (f" A new site like these could expect anything from {pi['low']:.2f} to {pi['high']:.2f} "
-                   "(95% prediction interval).")
-    return (f"Across {meta['k']} sites, {meta['name'].lower()} showed {verdict}: pooled step change {est}. "
-            f"The sites differ {'little' if h['i2'] < 0.3 else 'moderately' if h['i2'] < 0.6 else 'a lot'} "
-            f"(I\u00b2 = {h['i2'] * 100:.0f}%).{pi_text}")
+    return sentences.meta_sentence(meta["name"], meta["k"], meta["scale"],
+                                   Interval(estimate=p["estimate"], ci_low=p["ci_low"], ci_high=p["ci_high"]),
+                                   meta["heterogeneity"]["i2"], (pi["low"], pi["high"]) if pi else None)
+
+
+def _rounded(obj):
+    """Every float in a nested structure to 6 significant figures (stable JSON), non-finite to None."""
+    if isinstance(obj, float):
+        return float(f"{obj:.6g}") if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return obj
 
 
 @dataclass
@@ -171,7 +168,7 @@ def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = 
     meta = meta_by_measure(registry, results)
     staggered = staggered_by_headline(registry, panel, keep_outliers=keep_outliers,
                                       min_coverage=comparator_min_coverage)
-    data = {"data_source": source, "sites": sorted({r["site"] for r in results}),
+    data = {"data_source": source, "sites": sorted({r.site for r in results}),
             "meta_analysis": _rounded(meta), "staggered_did": staggered}
     path = write_json(data, build / "synthesis" / "cross_site.json")
     return CrossSiteRun(meta, staggered, source, path, build / "figures" / "cross_site")

@@ -59,7 +59,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 __all__ = [
     "MIN_NEVER_TREATED",

@@ -43,7 +43,7 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 from statsmodels.tsa.stattools import acf
 
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 __all__ = [
     "COVID_WINDOW",

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import html
 
+from evaluation.results.schema import DomainResult, MeasureResult, SPCSummary
+from evaluation.results.sentences import estimate_text as first_year_text
+from evaluation.results.sentences import interval_sentence
+
 # NHS frontend palette. Letters on the icons are white on blue, grey and purple, and NHS text colour on
 # orange, so each letter keeps at least 4.5:1 contrast.
 BLUE, GREY, PURPLE, ORANGE, TEXT, WHITE = "#005EB8", "#4C6272", "#330072", "#ED8B00", "#212B32", "#FFFFFF"
@@ -34,9 +38,6 @@ ASSURANCE = {
 }
 NO_SPC = "No control chart for this measure"
 NO_TARGET = "Assurance: no target set, so not assessed"
-
-SCALE_NAMES = {"rate_ratio": "rate ratio", "odds_ratio": "odds ratio", "difference": "difference"}
-
 
 def variation_label(icon: str | None) -> str:
     """The text label for a Making Data Count variation icon (``None``: no chart)."""
@@ -90,71 +91,36 @@ def assurance_html(icon: str | None, short: bool = False) -> str:
                       SHORT.get(icon or "", "No target set") if short else assurance_label(icon))
 
 
-def pct(ratio: float) -> str:
-    """A ratio as a percentage change, unsigned ("12%"; below 1% with one decimal)."""
-    x = abs(ratio - 1.0) * 100.0
-    return f"{x:.0f}%" if x >= 1 else f"{x:.1f}%"
-
-
-def headline(result: dict) -> dict:
+def headline(result: DomainResult) -> MeasureResult:
     """The headline measure of a results file."""
-    return next(m for m in result["measures"] if m["headline"])
+    return result.headline
 
 
-def interval_words(measure: dict) -> str:
-    """The 95% confidence interval in words, saying plainly when it includes no change.
-
-    Ratios (rate and odds ratios) become percentages lower or higher than expected; differences stay in
-    percentage points. A measure without a model says why.
-    """
-    its = measure.get("its")
-    if measure.get("status") != "ok" or not its:
-        return "No interval: this measure has no model estimate."
-    lo, hi = its["step"]["ci_low"], its["step"]["ci_high"]
-    if its["scale"] == "difference":
-        def side(x: float) -> str:
-            return f"{abs(x):.2f} percentage points {'higher' if x > 0 else 'lower'}"
-        if lo > 0 or hi < 0:
-            word = "higher" if lo > 0 else "lower"
-            a, b = sorted([abs(lo), abs(hi)])
-            return (f"How sure we are: the data fit a change anywhere between {a:.2f} and {b:.2f} percentage points "
-                    f"{word} than expected (95% confidence interval), a range that does not include no change.")
-        return (f"How sure we are: the data fit anything from {side(lo)} to {side(hi)} than expected (95% "
-                "confidence interval). That includes no change, so we cannot tell yet.")
-    if lo > 1 or hi < 1:
-        word = "higher" if lo > 1 else "lower"
-        a, b = sorted([pct(lo), pct(hi)], key=lambda s: float(s.rstrip("%")))
-        return (f"How sure we are: the data fit a change anywhere between {a} and {b} {word} than expected "
-                "(95% confidence interval), a range that does not include no change.")
-    return (f"How sure we are: the data fit anything from {pct(lo)} lower to {pct(hi)} higher than expected "
-            "(95% confidence interval). That includes no change, so we cannot tell yet.")
+def interval_words(measure: MeasureResult) -> str:
+    """The 95% confidence interval of the first-year change in words (see :mod:`evaluation.results.sentences`)."""
+    return measure.findings.interval if measure.findings else interval_sentence(measure)
 
 
-def estimate_text(measure: dict) -> str:
-    """The step change on the model's own scale with its interval, e.g. "rate ratio 0.83 (0.76 to 0.92)"."""
-    its = measure.get("its")
-    if measure.get("status") != "ok" or not its:
-        return "not estimated"
-    s = its["step"]
-    return (f"{SCALE_NAMES.get(its['scale'], its['scale'])} {s['estimate']:.2f} "
-            f"({s['ci_low']:.2f} to {s['ci_high']:.2f})")
+def estimate_text(measure: MeasureResult) -> str:
+    """The first-year change with its interval, e.g. "-15% (-26% to -4%)" or "+4.2 points (1.0 to 7.4)"."""
+    return first_year_text(measure)
 
 
-def finding_html(result: dict) -> str:
+def finding_html(result: DomainResult) -> str:
     """The finding for a site x domain as raw HTML: headline sentence, interval in words, the two icons.
 
     The sentence paragraph carries ``data-site``/``data-domain``/``data-measure`` so tests (and anyone reusing
     the page) can find it without parsing prose.
     """
-    m = headline(result)
-    spc = m.get("spc") or {}
-    attrs = (f'data-site="{html.escape(result["site"])}" data-domain="{html.escape(result["domain"])}" '
-             f'data-measure="{html.escape(m["measure_id"])}"')
+    m = result.headline
+    spc = m.spc or SPCSummary()
+    attrs = (f'data-site="{html.escape(result.site)}" data-domain="{html.escape(result.domain)}" '
+             f'data-measure="{html.escape(m.measure_id)}"')
     return "\n\n".join([
-        f'<p class="finding finding-sentence" {attrs}>{html.escape(m["summary"])}</p>',
+        f'<p class="finding finding-sentence" {attrs}>{html.escape(m.findings.headline)}</p>',
         f'<p class="finding-interval">{html.escape(interval_words(m))}</p>',
-        f'<p class="finding-icons">{variation_html(spc.get("variation_icon"))}'
-        f'<span class="mdc-sep"> </span>{assurance_html(spc.get("assurance_icon"))}</p>',
+        f'<p class="finding-icons">{variation_html(spc.variation_icon)}'
+        f'<span class="mdc-sep"> </span>{assurance_html(spc.assurance_icon)}</p>',
     ])
 
 

@@ -23,6 +23,7 @@ from evaluation.publish.disclosure import rules_fragment
 from evaluation.publish.downloads import write_results_csvs
 from evaluation.publish.easy_read import easy_read_page
 from evaluation.results.files import read_results
+from evaluation.results.schema import SPCSummary
 
 PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-nb", "sphinx")
 
@@ -54,7 +55,7 @@ def _versions() -> dict[str, str]:
 def evaluated_sites(registry: Registry, status: dict, results: list[dict]) -> list:
     """The registry's sites, then any other organisation evaluated in this build (``org_<code>``, from
     ``--sites all``), in id order."""
-    ids = {o["site"] for o in status.get("outcomes", [])} | {r["site"] for r in results}
+    ids = {o["site"] for o in status.get("outcomes", [])} | {r.site for r in results}
     extra = sorted(i for i in ids if i not in registry.site_ids and organisation_code(i))
     return [*registry.sites, *(registry.site(i) for i in extra)]
 
@@ -95,18 +96,19 @@ def _summary_table(registry: Registry, by_key: dict, failed: dict, sites: list |
                             f'</strong> {e(err)}</td></tr>')
             elif key in by_key:
                 m = headline(by_key[key])
-                spc = m.get("spc") or {}
-                rows.append(f"<tr>{head}<td>{e(m['name'])}</td><td>{e(estimate_text(m))}</td>"
-                            f"<td>{e(m['direction'])}</td><td>{variation_html(spc.get('variation_icon'), short=True)}"
-                            f"</td><td>{assurance_html(spc.get('assurance_icon'), short=True)}</td></tr>")
+                spc = m.spc or SPCSummary()
+                rows.append(f"<tr>{head}<td>{e(m.name)}</td><td>{e(estimate_text(m))}</td>"
+                            f"<td>{e(m.direction)}</td><td>{variation_html(spc.variation_icon, short=True)}"
+                            f"</td><td>{assurance_html(spc.assurance_icon, short=True)}</td></tr>")
     return "\n".join([
         '<div class="table-scroll" role="region" aria-label="Summary table of headline findings" tabindex="0">',
         '<table class="eval-table summary-table">',
-        "<caption>Headline finding for each site and outcome area: the step change at go-live on the model's scale "
-        "with its 95% confidence interval (a ratio below 1, or a difference below 0, means lower than expected), "
-        "the reading of that interval, and the Making Data Count icons for the latest month.</caption>",
+        "<caption>Headline finding for each site and outcome area: the change a year after go-live against what "
+        "was expected (percent for counts, percentage points for shares and rates) with its 95% confidence "
+        "interval, the reading of the step change at go-live, and the Making Data Count icons for the latest "
+        "month.</caption>",
         '<thead><tr><th scope="col">Site</th><th scope="col">Outcome area</th><th scope="col">Headline measure</th>'
-        '<th scope="col">Step change (95% CI)</th><th scope="col">Reading</th><th scope="col">Variation</th>'
+        '<th scope="col">Change after a year (95% CI)</th><th scope="col">Reading</th><th scope="col">Variation</th>'
         '<th scope="col">Assurance</th></tr></thead>',
         "<tbody>", *rows, "</tbody>", "</table>", "</div>", ""])
 
@@ -114,7 +116,7 @@ def _summary_table(registry: Registry, by_key: dict, failed: dict, sites: list |
 def overview_fragment(registry: Registry, results: list[dict], status: dict, cross_site: bool = False) -> str:
     """The overview, finding first: per site a heading and per domain its headline sentence, interval in words,
     Making Data Count icons and a link to the detail; then a compact summary table and the site toctree."""
-    by_key = {(r["site"], r["domain"]): r for r in results}
+    by_key = {(r.site, r.domain): r for r in results}
     failed = _failed(status)
     shown = [s for s in evaluated_sites(registry, status, results)
              if any((s.id, d) in failed or (s.id, d) in by_key for d in registry.domain_ids)]
@@ -186,7 +188,7 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
         "## Findings",
         "",
     ]
-    by_domain = {r["domain"]: r for r in results if r["site"] == site_id}
+    by_domain = {r.domain: r for r in results if r.site == site_id}
     failed = {d: o for (s, d), o in _failed(status).items() if s == site_id}
     for domain in registry.domains:
         if domain.id not in failed and domain.id not in by_domain:
@@ -207,7 +209,7 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
             "per measure with the model estimates and 95% intervals, effects at 12 and 24 months, the reading and "
             "the Making Data Count icons (no monthly figures).",
             "- {download}`Results for all sites (CSV) </_generated/downloads/results_all_sites.csv>`.", ""]
-    names = {m["measure_id"]: m["name"] for r in by_domain.values() for m in r["measures"]}
+    names = {m.measure_id: m.name for r in by_domain.values() for m in r.measures}
     for domain in registry.domains:
         stems = (figures or {}).get(domain.id)
         if not stems:
@@ -228,10 +230,10 @@ def _caveats(registry: Registry, site_id: str, results: list[dict]) -> list[str]
         out.append(f"The go-live date ({site.intervention_date:%B %Y}) is an assumption; the documents give no "
                    "exact date. A different date can be tested with `--intervention-date`.")
     seen: set[str] = set()
-    for r in sorted((r for r in results if r["site"] == site_id), key=lambda r: r["domain"]):
+    for r in sorted((r for r in results if r.site == site_id), key=lambda r: r.domain):
         m = headline(r)
-        for c in m.get("caveats", []):
-            text = f"{m['name']}: {c}"
+        for c in m.caveats:
+            text = f"{m.name}: {c}"
             if text not in seen:
                 seen.add(text)
                 out.append(text)
@@ -242,7 +244,7 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
                  file_hashes: dict[str, str] | None = None) -> str:
     """A one-page printable summary for committee packs: findings, intervals, icons, caveats, provenance."""
     site = registry.site(site_id)
-    by_domain = {r["domain"]: r for r in results if r["site"] == site_id}
+    by_domain = {r.domain: r for r in results if r.site == site_id}
     failed = {d: o for (s, d), o in _failed(status).items() if s == site_id}
     # No container around the page: MyST drops headings nested in a directive. The first paragraph's class
     # lets the stylesheet find the page (.bd-article:has(.summary-intro)).
@@ -263,7 +265,7 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
         block = _finding_block(by_domain.get(domain.id), failed.get(domain.id), None)
         if domain.id in by_domain and domain.id not in failed:
             m = headline(by_domain[domain.id])
-            block.insert(-2, f"<p class=\"finding-estimate\">{html.escape(m['name'])}: "
+            block.insert(-2, f"<p class=\"finding-estimate\">{html.escape(m.name)}: "
                              f"{html.escape(estimate_text(m))}.</p>")
             block.insert(-2, "")
         out += block
@@ -272,11 +274,10 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
     params: set[str] = set()
     for r in by_domain.values():
         # Whole-file SHA-256 from the build's data log (results record the digest of the site's own rows).
-        inputs.update({i["path"]: (file_hashes or {}).get(i["path"]) or i.get("sha256") or i.get("rows_sha256", "")
-                       for i in r.get("inputs", [])})
-        params.add(f"go-live {r['intervention_date'][:7]}; outliers "
-                   f"{'kept' if r.get('keep_outliers') else 'left out of models'}; comparator coverage "
-                   f"{r.get('comparator_min_coverage', 'n/a')}")
+        inputs.update({i.path: (file_hashes or {}).get(i.path) or i.rows_sha256 for i in r.inputs})
+        params.add(f"go-live {r.intervention_date:%Y-%m}; outliers "
+                   f"{'kept' if r.parameters.keep_outliers else 'left out of models'}; comparator coverage "
+                   f"{r.parameters.comparator_min_coverage}")
     files = "; ".join(f"`{p}` (SHA-256 {h[:16]}…)" for p, h in sorted(inputs.items())) or "none"
     out += ["## Provenance", "",
             f"{info.get('data_source', 'unknown').capitalize()} data. Input files: {files}. "
@@ -306,27 +307,27 @@ def data_quality_page(registry: Registry, site_id: str, results: list[dict]) -> 
            "| Provisional months |",
            "|---|---|---|---|---|---|---|---|---|"]
     files: dict[str, dict] = {}
-    for r in sorted((r for r in results if r["site"] == site_id), key=lambda r: r["domain"]):
-        for m in r["measures"]:
-            q = m.get("data_quality")
-            if not q or not q.get("months_present"):
-                out.append(f"| {_esc(m['name'])} | - | - | - | 0 | - | - | - | - |")
+    for r in sorted((r for r in results if r.site == site_id), key=lambda r: r.domain):
+        for m in r.measures:
+            q = m.data_quality
+            if q is None or not q.months_present:
+                out.append(f"| {_esc(m.name)} | - | - | - | 0 | - | - | - | - |")
                 continue
-            types = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(q.get("period_types", {}).items()))
+            types = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(q.period_types.items()))
             out.append(
-                f"| {_esc(m['name'])} | {_esc(types)} | {q['first_month']} | {q['last_month']} "
-                f"| {q['months_present']} | {_esc(_months_text(q['missing_months']))} "
-                f"| {q['share_suppressed']:.0%} | {_esc(_months_text(q['outlier_months']))} "
-                f"| {_esc(_months_text(q['provisional_months']))} |")
-        for f in r.get("input_files", []):
-            files[f["path"]] = f
+                f"| {_esc(m.name)} | {_esc(types)} | {q.first_month} | {q.last_month} "
+                f"| {q.months_present} | {_esc(_months_text(q.missing_months))} "
+                f"| {q.share_suppressed or 0:.0%} | {_esc(_months_text(q.outlier_months))} "
+                f"| {_esc(_months_text(q.provisional_months))} |")
+        for f in r.input_files:
+            files[f.path] = f
     out += ["", "## Row accounting", "",
             "Every input file: rows read = rows kept + rows set aside, with the reasons.", "",
             "| File | Layout | Read | Kept | Set aside | Reasons |", "|---|---|---|---|---|---|"]
     for path in sorted(files):
         f = files[path]
-        reasons = "; ".join(f"{k}: {v}" for k, v in sorted(f["rejected"].items())) or "-"
-        out.append(f"| `{_esc(path)}` | {f['layout']} | {f['rows_read']} | {f['rows_kept']} | {f['rows_rejected']} "
+        reasons = "; ".join(f"{k}: {v}" for k, v in sorted(f.rejected.items())) or "-"
+        out.append(f"| `{_esc(path)}` | {f.layout} | {f.rows_read} | {f.rows_kept} | {f.rows_rejected} "
                    f"| {_esc(reasons)} |")
     return "\n".join(out) + "\n"
 
@@ -459,7 +460,7 @@ def _assemble_into(generated: Path, build: Path, registry: Registry) -> dict:
     results = read_results(build / "results")
     ok = {(o["site"], o["domain"]) for o in status.get("outcomes", []) if o["ok"]}
     failed = _failed(status)
-    sources = sorted({r["data_source"] for r in results}) or [status.get("data_source", "synthetic")]
+    sources = sorted({r.data_source for r in results}) or [status.get("data_source", "synthetic")]
     info = {
         "data_source": "synthetic" if "synthetic" in sources else sources[0],
         "data_dir": Path(status.get("data_dir", "")).name,
@@ -473,7 +474,7 @@ def _assemble_into(generated: Path, build: Path, registry: Registry) -> dict:
     file_hashes = ({f["path"]: f["sha256"] for f in json.loads(log.read_text(encoding="utf-8"))["files"]}
                    if log.is_file() else {})
     # Downloads carry only the results of analyses that ran: a failed site x domain's old file is left out.
-    published = [r for r in results if (r["site"], r["domain"]) not in failed]
+    published = [r for r in results if (r.site, r.domain) not in failed]
     write_results_csvs(published, generated / "downloads")
     n_notebooks = 0
     for site in evaluated_sites(registry, status, results):

@@ -182,22 +182,22 @@ def test_file_without_read_permission(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_text_from_data_is_escaped_in_domain_html() -> None:
-    """A file or organisation name holding markup is shown as text, never run, in the HTML a DomainRun emits."""
+    """A file or organisation name holding markup is shown as text, never run, in the HTML a NotebookView emits."""
     import datetime as dt
     from types import SimpleNamespace
 
-    from evaluation.evaluate.run import DomainRun
     from evaluation.panel.frame import ReadReport
+    from evaluation.publish.notebook_view import NotebookView
 
     attack = "<script>alert(1)</script>"
     report = ReadReport(path=f"/data/{attack}.csv", layout="mhsds_long", rows_read=2, rows_kept=1)
     report.reject(f"reason {attack}", 1)
     fake = SimpleNamespace(reports=[report])
     # The notebooks render the table exactly like this.
-    table = DomainRun.data_table(fake).to_html(index=False, border=0, classes="table eval-table")
+    table = NotebookView.data_table(fake).to_html(index=False, border=0, classes="table eval-table")
     assert "<script>" not in table and "&lt;script&gt;" in table
     site = SimpleNamespace(name=f"Site {attack}", provider_name=f"Trust {attack}", ods_code="RDY",
                            intervention_label=attack, intervention_is_assumption=False)
     run = SimpleNamespace(evaluation=SimpleNamespace(site=site, intervention_date=dt.date(2021, 8, 1)))
-    context = DomainRun.context_html(run)
+    context = NotebookView.context_html(run)
     assert "<script>" not in context and context.count("&lt;script&gt;") == 3
