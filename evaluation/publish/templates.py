@@ -10,7 +10,8 @@ and by the browser in HTML, so readers see the string exactly as it was.
 
 Two contexts take no character references, so they have their own filters: the title of a MyST role
 (``|role_text`` removes what could end the role or change its target) and a link or toctree target
-(``|target`` accepts only a plain relative path and raises otherwise). A value that is already markup made by
+(``|target`` accepts only a plain relative path and raises otherwise); a Markdown code span takes only an
+identifier from the data dictionary (``|identifier``, which raises otherwise). A value that is already markup made by
 a template (a macro's result, or :class:`markupsafe.Markup` returned by a render here) is output unchanged.
 """
 
@@ -27,8 +28,8 @@ from markupsafe import Markup, escape
 
 from evaluation.text import without_controls
 
-__all__ = ["Markup", "environment", "html_escape", "month", "myst_escape", "render", "render_macro", "role_text",
-           "target", "thousands"]
+__all__ = ["Markup", "environment", "html_escape", "identifier", "month", "myst_escape", "render", "render_macro",
+           "role_text", "target", "thousands"]
 
 _NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 # Markdown/MyST punctuation that can start markup anywhere in a line: code spans and roles (`), directives and
@@ -37,6 +38,7 @@ _NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 _ACTIVE = frozenset("`{}*_~[]!|\\$:#=^@+")
 # At the start of a line a bullet, an ordered-list number or indentation is markup too.
 _LINE_START = re.compile(r"^(?:[ -]|\d{1,9}[.)])")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_.-]+")
 _TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 
@@ -80,6 +82,15 @@ def target(value: object) -> Markup:
     return Markup(text)  # noqa: S704 - checked against _TARGET above
 
 
+def identifier(value: object) -> Markup:
+    """An identifier from the data dictionary (letters, digits, ``_ . -``) for a Markdown code span, where
+    nothing is escaped; anything else is refused (ValueError)."""
+    text = str(value)
+    if not _IDENTIFIER.fullmatch(text):
+        raise ValueError(f"not an identifier: {text!r}")
+    return Markup(text)  # noqa: S704 - checked against _IDENTIFIER above
+
+
 def month(value: dt.date | str, fmt: str = "%B %Y") -> str:
     """A date (or ISO date string) as its month, e.g. "August 2021"."""
     day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
@@ -103,8 +114,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(myst=myst_escape, html=html_escape, role_text=role_text, target=target, month=month,
-                       thousands=thousands)
+    env.filters.update(myst=myst_escape, html=html_escape, role_text=role_text, target=target,
+                       identifier=identifier, month=month, thousands=thousands)
     return env
 
 
