@@ -119,14 +119,10 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
                  failed=failed, notebooks=notebooks, figures=charts)
 
 
-def _caveats(registry: Registry, site_id: str, results: list[dict]) -> list[str]:
-    """Key caveats for a site's summary: the design, the go-live date and each headline measure's own."""
-    site = registry.site(site_id)
-    out = ["Before-and-after comparisons at one organisation: they show what changed after go-live, not proof that "
-           "the programme caused it. Other changes at the same time can produce or hide an effect."]
-    if site.intervention_is_assumption:
-        out.append(f"The go-live date ({site.intervention_date:%B %Y}) is an assumption; the documents give no "
-                   "exact date. A different date can be tested with `--intervention-date`.")
+def _caveats(site_id: str, results: list[dict]) -> list[str]:
+    """Each headline measure's own caveats for a site's summary, once each (the template adds the design's and
+    the go-live date's)."""
+    out: list[str] = []
     seen: set[str] = set()
     for r in sorted((r for r in results if r["site"] == site_id), key=lambda r: r["domain"]):
         m = headline(r)
@@ -153,7 +149,7 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
                    f"{'kept' if r.get('keep_outliers') else 'left out of models'}; comparator coverage "
                    f"{r.get('comparator_min_coverage', 'n/a')}")
     return _page("summary.md.j2", site=registry.site(site_id), domains=registry.domains, by_domain=by_domain,
-                 failed=failed, caveats=_caveats(registry, site_id, results), inputs=sorted(inputs.items()),
+                 failed=failed, caveats=_caveats(site_id, results), inputs=sorted(inputs.items()),
                  parameters=sorted(params), info=info)
 
 
