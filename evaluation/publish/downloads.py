@@ -31,15 +31,23 @@ COLUMNS = (
 FORBIDDEN_WORDS = ("value", "count", "numerator", "denominator", "observed")
 
 
+# A text cell starting with one of these is read as a formula by spreadsheet programs (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(x: object) -> str:
-    """One fixed text form per value: floats as 6 significant figures, missing as empty, booleans as words."""
+    """One fixed text form per value: floats as 6 significant figures, missing as empty, booleans as words;
+    text that a spreadsheet would run as a formula gets a leading apostrophe (numbers are never text here)."""
     if x is None:
         return ""
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, float):
         return "" if not math.isfinite(x) else format(x, ".6g")
-    return str(x)
+    if isinstance(x, int):
+        return str(x)
+    text = str(x)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def result_rows(results: Iterable[DomainResult]) -> list[dict[str, str]]:

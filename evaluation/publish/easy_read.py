@@ -8,6 +8,7 @@ change", the page says "we cannot tell yet" and gives no direction at all, not e
 from __future__ import annotations
 
 from evaluation.dictionary.registry import Registry
+from evaluation.publish.templates import render
 from evaluation.results.schema import DomainResult, MeasureResult
 from evaluation.results.sentences import easy_read_sentences
 
@@ -23,40 +24,14 @@ def measure_sentences(measure: MeasureResult) -> list[str]:
 
 def easy_read_page(registry: Registry, site_id: str, results: list[DomainResult], failed: dict[str, str],
                    synthetic: bool) -> str:
-    """The easy-read page for a site (MyST), headline measure per outcome area."""
-    site = registry.site(site_id)
+    """The easy-read page for a site (MyST from ``templates/easy_read.md.j2``), headline measure per outcome
+    area."""
     by_domain = {r.domain: r for r in results if r.site == site_id}
-    start = f"{site.intervention_date:%B %Y}"
-    # No container around the page (MyST drops headings nested in a directive): the first paragraph's class
-    # lets the stylesheet enlarge the whole page (.bd-article:has(.easy-read-intro)).
-    out = [f"# {site.name}: what changed, in easy words", "",
-           f'<p class="easy-read-intro">This page is about a change to mental health services in {site.name}.</p>',
-           "", "## About this page", "",
-           f"The change is called {site.programme}.", ""]
-    if site.intervention_is_assumption:
-        out += [f"We think the change started in {start}.", "", "The papers do not give an exact date.", ""]
-    else:
-        out += [f"The change started in {start}.", ""]
-    out += ["We looked at numbers from before and after the change.", "",
-            "We worked out what the numbers would have been without the change.", "",
-            "Then we compared them with what really happened.", ""]
-    if synthetic:
-        out += ["**The numbers on this page are made up.** They show how the checks work. They are not real.", ""]
+    sections = []
     for domain in registry.domains:
-        out += [f"## {domain.plain_name}", ""]
-        if domain.id in failed:
-            out += ["We could not check this.", "", "The computer checks did not finish.", ""]
-            continue
         res = by_domain.get(domain.id)
-        if res is None:
-            out += ["We have not checked this yet.", ""]
-            continue
-        for sentence in measure_sentences(res.headline):
-            out += [sentence, ""]
-    out += ["## What we cannot say", "",
-            "These numbers cannot prove the change caused what we saw.", "",
-            "Other things happened at the same time, like COVID-19.", "",
-            "We will check again when there are more numbers.", "",
-            "The full findings, with charts and the numbers behind them, are on the "
-            f"{{doc}}`{site.name} page <index>`.", ""]
-    return "\n".join(out)
+        sentences = None
+        if domain.id not in failed and res is not None:
+            sentences = measure_sentences(res.headline)
+        sections.append({"title": domain.plain_name, "failed": domain.id in failed, "sentences": sentences})
+    return str(render("easy_read.md.j2", site=registry.site(site_id), sections=sections, synthetic=synthetic))

@@ -29,6 +29,7 @@ from evaluation.dictionary.registry import Registry, RegistryError, default_regi
 from evaluation.panel.frame import ReadReport
 from evaluation.panel.quality import OUTLIER_FLAG, has_flag, outlier_scores
 from evaluation.sources import INPUT_SUFFIXES, SourceError, load_panel
+from evaluation.text import inert_terminal
 
 Emit = Callable[..., None]
 
@@ -57,23 +58,25 @@ def validate(
     try:
         registry = registry or default_registry()
     except RegistryError as exc:
-        print(_one_line(str(exc)), file=err)
+        print(inert_terminal(_one_line(str(exc))), file=err)
         return EXIT_NOT_USABLE
     folder = Path(data_dir)
     if not folder.exists():
-        print(f"data directory {folder} does not exist", file=err)
+        print(inert_terminal(f"data directory {folder} does not exist"), file=err)
         return EXIT_NOT_USABLE
     if not folder.is_dir():
-        print(f"data directory {folder} is not a directory", file=err)
+        print(inert_terminal(f"data directory {folder} is not a directory"), file=err)
         return EXIT_NOT_USABLE
     try:
         panel, reports = load_panel(folder, registry=registry, strict=False)
     except (SourceError, OSError) as exc:  # e.g. the organisation succession table cannot be read
-        print(_one_line(str(exc)), file=err)
+        print(inert_terminal(_one_line(str(exc))), file=err)
         return EXIT_NOT_USABLE
 
     def emit(line: str = "") -> None:
-        print(line, file=out)
+        # File names, organisation codes and reader findings come from the data: no escape sequence or
+        # control character in them reaches the terminal.
+        print(inert_terminal(line), file=out)
 
     reports = sorted(reports, key=lambda r: _relative(r.path, folder))
     site_codes = sorted(s.ods_code for s in registry.sites)
@@ -97,7 +100,7 @@ def validate(
     if blocking:
         emit(f"Result: NOT USABLE -- {len(blocking)} blocking problem(s), one per line on standard error.")
         for line in blocking:
-            print(line, file=err)
+            print(inert_terminal(line), file=err)
         return EXIT_NOT_USABLE
     emit("Result: usable.")
     return EXIT_OK
