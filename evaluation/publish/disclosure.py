@@ -49,6 +49,7 @@ class DisclosureRules(_Strict):
     suppression_mark: str = Field(min_length=1)
     show_zero: bool
     missing_mark: str = Field(min_length=1)
+    published_decimals: dict[str, int]
     already_suppressed_marks: list[str] = Field(min_length=1)
     count_columns: list[str] = Field(min_length=1)
     count_header_words: list[str] = Field(min_length=1)
@@ -60,6 +61,15 @@ class DisclosureRules(_Strict):
     def _not_a_number(cls, value: str) -> str:
         if any(ch.isdigit() for ch in value):
             raise ValueError("must not contain a digit (it would read as a count)")
+        return value
+
+    @field_validator("published_decimals")
+    @classmethod
+    def _decimals(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != {"proportion", "rate"}:
+            raise ValueError("must give the decimals for exactly: proportion, rate")
+        if any(d < 0 or d > 6 for d in value.values()):
+            raise ValueError("decimals must be from 0 to 6")
         return value
 
     @field_validator("count_header_words", "exempt_header_words")
