@@ -451,7 +451,7 @@ class _PageScanner(HTMLParser):
                     cap.depth += 1
             if sdc == "count":
                 self.captures.append(_Capture(tag))
-            if sdc == "exempt" or tag in ("script", "style", "template"):
+            if sdc == "exempt" or tag in ("script", "style", "template", "code", "pre", "kbd", "samp"):
                 self.skips.append(_Capture(tag))
         if not self.skips and sdc != "exempt":
             self.attributes += [(tag, k, v) for k, v in attrs if k in TEXT_ATTRIBUTES and v]

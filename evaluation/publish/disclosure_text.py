@@ -53,12 +53,17 @@ def text_counts(text: str, rules: DisclosureRules | None = None) -> Iterator[tup
     for pattern in (sample, counted, approx):
         for m in pattern.finditer(flat):
             start = m.start(1)
-            if start in seen or before.search(flat[max(0, m.start() - 60):m.start()]):
+            if start in seen or _is_year(m.group(1)) or before.search(flat[max(0, m.start() - 60):m.start()]):
                 continue
             seen.add(start)
             problem = check_value(m.group(1), rules)
             if problem:
                 yield flat[max(0, m.start() - 20):m.end() + 20].strip(), problem
+
+
+def _is_year(number: str) -> bool:
+    """A four-digit number from 1990 to 2039 written without a comma reads as a year, not a count."""
+    return len(number) == 4 and 1990 <= int(number) <= 2039
 
 
 def check_text(text: str, page: str, where: str, rules: DisclosureRules | None = None) -> list[Violation]:

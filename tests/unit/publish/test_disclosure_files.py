@@ -43,7 +43,7 @@ CLEAN = {
                  '<table data-sdc="exempt"><tr><td>People seen</td><td>3</td></tr></table>'
                  "<table><thead><tr><th>Measure</th><th>Months before / after</th></tr></thead>"
                  "<tbody><tr><td>CCR70</td><td>64 / 43</td></tr></tbody></table>"
-                 "<script>var people = 3;</script></body></html>",
+                 "<p>Write <code>n=3</code> as <code>n=*</code>.</p><script>var people = 3;</script></body></html>",
     "download.csv": "site,n_months_before,step_estimate,summary\ndorset,64,0.88,Referrals 12% lower in 2021\n",
     "download.tsv": "site\treferrals\ndorset\t*\nengland_row\t10\n",
     "results.json": json.dumps({"site": "dorset", "n_pre": 64, "latest_count": 15,
