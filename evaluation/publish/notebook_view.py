@@ -15,7 +15,7 @@ import pandas as pd
 from evaluation.evaluate.domain import DomainEvaluation, MeasureEvaluation
 from evaluation.evaluate.run import DomainRun
 from evaluation.panel.frame import ReadReport
-from evaluation.publish.disclosure import default_rules, hide_small_points, suppress_count
+from evaluation.publish.disclosure import default_rules, suppress_count
 from evaluation.results.schema import DomainResult
 from evaluation.results.sentences import model_estimate_text
 
@@ -125,7 +125,7 @@ class NotebookView:
 
     def measure_html(self, m: MeasureEvaluation) -> str:
         """A measure's section: heading, finding, SPC chart, ITS chart and caveats (figures saved too)."""
-        from evaluation.publish import charts
+        from evaluation.publish import chart_data, charts
 
         ev = self.evaluation
         found = self.measure_result(m).findings
@@ -134,10 +134,10 @@ class NotebookView:
         out = [f'<h3 id="measure-{m.measure.id.lower()}">{html.escape(name)}</h3>',
                f"<p>{html.escape(found.headline)}</p>"]
         stem = self.figures_dir / m.measure.id
-        # Points a table would suppress are not drawn; the model and the limits still use every value.
-        hidden = hide_small_points(m.series, m.measure.value_type) if m.series is not None else set()
-        if m.xmr is not None:
-            points = _hide(m.xmr.points, "value", hidden)
+        # Charts draw what the tables publish (evaluation.publish.chart_data); the models use every value.
+        vt, series = m.measure.value_type, m.series
+        if m.xmr is not None and series is not None:
+            points = chart_data.spc_points_for_publication(m.xmr.points, series, vt, m.measure.direction)
             icon = m.xmr.summary.get("variation_icon", "common_cause")
             alt = (f"Statistical process control chart of {name.lower()} at {site}, "
                    f"{points['period'].min():%B %Y} to {points['period'].max():%B %Y}, with limits recalculated "
@@ -150,7 +150,7 @@ class NotebookView:
         if m.its is not None:
             alt = (f"Interrupted time series chart of {name.lower()} at {site}: observed values, the model and "
                    f"the expected values without the change with a 95% band. {found.headline}")
-            fig = charts.its_chart(_hide(m.its.frame, "observed", hidden),
+            fig = charts.its_chart(chart_data.its_frame_for_publication(m.its.frame, series, vt),
                                   title=f"{name}: {site} (interrupted time series)",
                                   ylabel=m.measure.unit, intervention=ev.intervention_date)
             charts.save_figure(fig, stem.with_name(stem.name + "_its"))
@@ -166,12 +166,10 @@ class NotebookView:
                 out.append(f"<p>Model checks: {html.escape('; '.join(t for t in tests if t))}.</p>")
             if m.its.residuals is not None:
                 # Collapsed: the panel is for readers who want to check the model, not the headline.
-                diag = m.its.diagnostics()
-                # A month's residual and the fitted line on the ITS chart give its value back, so months
-                # the charts leave off (A25) are left off the residual panel too; the ACF and Q-Q are pooled.
-                for row in diag["residuals"]:
-                    if pd.Timestamp(row["period"]) in hidden:
-                        row["residual"] = float("nan")
+                # A month's residual and the fitted line on the ITS chart give its value back: the panel is
+                # recomputed from the published values.
+                diag = chart_data.diagnostics_for_publication(
+                    m.its.diagnostics(), m.its.frame, series, vt, rho=(m.its.error_model or {}).get("rho") or 0.0)
                 alt = (f"Residual diagnostics for the interrupted time series model of {name.lower()} at {site}: "
                        f"residuals over time, their autocorrelation with the 95% band for white noise, and a "
                        f"normal Q-Q plot. {diag['summary']}.")
@@ -187,7 +185,8 @@ class NotebookView:
             out.append(f"<h4>Compared with other providers</h4><p>{html.escape(comp_text)}</p>")
             sc = (m.comparative or {}).get("synthetic_control")
             if sc and sc.get("path"):
-                path = pd.DataFrame(sc["path"])
+                path = chart_data.synthetic_control_for_publication(pd.DataFrame(sc["path"]), series, vt,
+                                                                    ev.intervention_date)
                 alt = (f"Chart of {name.lower()} at {site} against its synthetic control, a weighted mix of "
                        f"{sc.get('n_donors')} comparator providers, indexed to the site's own pre-go-live average. "
                        f"{comp_text}")
@@ -218,15 +217,6 @@ class NotebookView:
                 }
             )
         return pd.DataFrame(rows)
-
-
-def _hide(frame: pd.DataFrame, column: str, periods: set) -> pd.DataFrame:
-    """A copy of a chart frame with ``column`` blanked in the given periods (the frame itself is kept)."""
-    if not periods:
-        return frame
-    out = frame.copy()
-    out.loc[pd.to_datetime(out["period"]).isin(periods), column] = float("nan")
-    return out
 
 
 def _md_escape(text: str) -> str:
