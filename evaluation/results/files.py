@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from evaluation.atomic import write_text_atomic
 from evaluation.evaluate.domain import DomainEvaluation, MeasureEvaluation
 from evaluation.results.jsonsafe import json_safe
 
@@ -268,11 +269,8 @@ def results_dict(ev: DomainEvaluation, inputs: list[dict]) -> dict:
 
 
 def write_json(data: dict, path: Path | str) -> Path:
-    """Write JSON deterministically (sorted keys, fixed indent, trailing newline)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    """Write JSON deterministically (sorted keys, fixed indent, trailing newline), temp file + rename."""
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def read_results(results_dir: Path | str) -> list[dict]:
