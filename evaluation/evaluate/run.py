@@ -15,6 +15,7 @@ import pandas as pd
 from evaluation.dictionary.registry import Registry, default_registry
 from evaluation.evaluate.domain import DomainEvaluation, MeasureEvaluation, evaluate_domain
 from evaluation.panel.frame import ReadReport
+from evaluation.paths import build_folder
 from evaluation.publish.disclosure import default_rules, hide_small_points, suppress_count
 from evaluation.results.files import (
     comparative_sentence,
@@ -39,7 +40,7 @@ def resolve_data_dir(data_dir: str | Path | None, build_dir: str | Path = "build
         if not path.is_dir():
             raise FileNotFoundError(f"data directory {path} does not exist")
         return path, ("synthetic" if (path / "truth.json").is_file() else "published")
-    path = (Path(build_dir) / "data" / "synthetic").resolve()
+    path = build_folder(build_dir) / "data" / "synthetic"
     if not (path / "truth.json").is_file():
         from evaluation.demo.generator import generate
 
@@ -296,6 +297,7 @@ def run_domain(
     registry = registry or default_registry()
     registry.site(site)
     registry.domain(domain)
+    build_dir = build_folder(build_dir)  # "build" in a notebook opened from notebooks/ is the repository's
     folder, source = resolve_data_dir(data_dir, build_dir)
     panel, reports = cached_panel(folder, build_dir)
     # An unusable input file stops this site only if it holds this site's rows for this domain.

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evaluation.atomic import write_text_atomic
 from evaluation.paths import DICTIONARY_DIR
+from evaluation.pipeline.cache import sha256_path
 
 MANIFEST_NAME = "run_manifest.json"
 SCHEMA_PATH = DICTIONARY_DIR / "schemas" / "run_manifest.schema.json"
@@ -142,7 +143,7 @@ def rerun_command(site: str, domain: str, data_dir: str = "", source: str = "") 
     return f"evaluation run --site {site} --domain {domain}{data}"
 
 
-def verified(manifest: RunManifest, build: Path, sha256_path) -> RunManifest:
+def verified(manifest: RunManifest, build: Path) -> RunManifest:
     """The manifest with every ``ok`` entry whose results file or executed notebook is missing or no longer the
     one this run wrote turned into ``failed``, with the reason and the command that re-runs it."""
     out = []
@@ -175,3 +176,9 @@ def schema_text() -> str:
 def input_files_for(files: Iterable[tuple[str, str]]) -> list[InputFile]:
     """``(path, sha256)`` pairs as sorted, de-duplicated manifest inputs."""
     return [InputFile(path=p, sha256=h) for p, h in sorted(set(files))]
+
+
+def published_run(build: Path) -> dict:
+    """The build folder's run, checked against the files on disk, in the form ``assemble`` reads
+    (:meth:`RunManifest.as_status`); :class:`ManifestError` when no run finished."""
+    return verified(read_manifest(build), Path(build)).as_status()
