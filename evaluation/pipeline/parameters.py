@@ -78,7 +78,7 @@ def check_request(registry: Registry, *, sites: Sequence[str] | None, domains: S
         if d not in registry.domain_ids:
             raise ParameterError(f"unknown domain {d!r}; valid domains: {', '.join(registry.domain_ids)}")
     if intervention_date:
-        parse_intervention_date(intervention_date)
+        _check_date_form(intervention_date)
     else:
         for s in chosen:
             if s != ALL_SITES and registry.site(s).intervention_date == NO_GO_LIVE:
@@ -93,6 +93,21 @@ def check_data_folder(data_dir: str | Path | None) -> None:
     folder = Path(data_dir)
     if not folder.is_dir():
         raise ParameterError(f"data directory {folder} does not exist or is not a folder")
+
+
+def _check_date_form(text: str) -> None:
+    """The date's form without pandas (a refusal must not pay for importing it)."""
+    import datetime as dt
+
+    m = _DATE.match(text.strip())
+    try:
+        if m is None:
+            raise ValueError
+        dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1))
+    except ValueError:
+        raise ParameterError(
+            f"intervention date {text!r} is not a date; expected YYYY-MM or YYYY-MM-DD (e.g. 2021-08)"
+        ) from None
 
 
 def parse_intervention_date(text: str) -> pd.Timestamp:
