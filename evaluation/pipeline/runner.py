@@ -567,7 +567,9 @@ def _execute(prep: Prepared, build: Path, pool: ProcessPoolExecutor, workers: in
                 outcomes.append(outcome)
                 report.finished(outcome)
     outcomes.sort(key=lambda o: (o.site, o.domain))
-    return RunSummary(outcomes, str(prep.folder), prep.source, prep.params, prep.shard, prep.snapshot.stem)
+    # A local extract read for any site makes the run's data "local" (the pages say so); else the folder's kind.
+    source = "local" if "local" in prep.site_sources.values() else prep.source
+    return RunSummary(outcomes, str(prep.folder), source, prep.params, prep.shard, prep.snapshot.stem)
 
 
 def build_manifest(summary: RunSummary, prep: Prepared, build: Path) -> manifest.RunManifest:
