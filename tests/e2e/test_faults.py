@@ -86,9 +86,11 @@ def test_deleted_results_file_shows_as_failed_with_its_reason(one_run, tmp_path,
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree read from /proc")
-def test_killed_run_leaves_no_process_and_nothing_to_publish(one_run, tmp_path):
-    """Fault test: SIGKILL of the runner mid-run. Its workers and kernels die with it; the executed notebook it
-    was rewriting is untouched (temp file + rename); no manifest, so assemble refuses in one line."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_killed_run_leaves_no_process_and_nothing_to_publish(one_run, tmp_path, sig):
+    """Fault test: the runner killed mid-run (SIGKILL, SIGTERM, SIGINT). Its workers and kernels die with it; the
+    executed notebook it was rewriting is untouched (temp file + rename); no manifest, so assemble refuses in
+    one line."""
     build, docs = _copy(one_run, tmp_path)
     notebook = build / "notebooks" / "dorset" / "crisis_demand.ipynb"
     before = sha256_path(notebook)
@@ -104,8 +106,8 @@ def test_killed_run_leaves_no_process_and_nothing_to_publish(one_run, tmp_path):
         time.sleep(0.5)
         children = _descendants(proc.pid)
     assert len(children) >= 2, children
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=20) != 0
     deadline = time.monotonic() + 15
     while any(_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.2)
