@@ -148,6 +148,8 @@ class Layout(_Strict):
     description: str
     file_types: list[str]
     columns: list[LayoutColumn]
+    #: "local" for the templates a provider fills in from its own records, else a national publication.
+    source_kind: Literal["published", "local"] = "published"
 
     @property
     def required_columns(self) -> list[str]:
@@ -314,8 +316,9 @@ def organisation_site_id(ods_code: str) -> str:
 
 
 def organisation_code(site_id: str) -> str | None:
-    """The ODS code in an ``org_<code>`` site id, or None for any other id."""
-    m = re.fullmatch(ORG_SITE_PREFIX + r"([a-z0-9]{3,5})", site_id)
+    """The ODS code in an ``org_<code>`` site id (any case: ``org_RX4`` and ``org_rx4`` are one site), or None
+    for any other id."""
+    m = re.fullmatch(ORG_SITE_PREFIX + r"([a-z0-9]{3,5})", site_id, flags=re.IGNORECASE)
     return m.group(1).upper() if m else None
 
 

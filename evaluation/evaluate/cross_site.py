@@ -17,8 +17,9 @@ import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
 from evaluation.methods.plain import json_safe
+from evaluation.paths import build_folder
 from evaluation.results import sentences
-from evaluation.results.files import read_results, write_json
+from evaluation.results.files import read_result, read_results, write_json
 from evaluation.results.schema import DomainResult, Interval
 
 
@@ -153,15 +154,20 @@ class CrossSiteRun:
 
 def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = "build",
                    keep_outliers: bool = False, comparator_min_coverage: float = 0.8,
-                   registry: Registry | None = None) -> CrossSiteRun:
-    """Pool the sites' results and run the staggered design; write ``<build>/synthesis/cross_site.json``."""
+                   registry: Registry | None = None, results_files: list[str] | None = None) -> CrossSiteRun:
+    """Pool the sites' results and run the staggered design; write ``<build>/synthesis/cross_site.json``.
+
+    ``results_files`` are the results files to pool: the runner passes this run's successful ones (from its
+    manifest), so a failed or older run's file is never pooled; without them (a notebook opened by hand) every
+    results file under ``<build>/results`` is pooled."""
     from evaluation.evaluate.run import resolve_data_dir
     from evaluation.pipeline.cache import cached_panel
     from evaluation.sources import usable_rows
 
     registry = registry or default_registry()
-    build = Path(build_dir)
-    results = read_results(build / "results")
+    build = build_folder(build_dir)
+    results = ([read_result(f) for f in sorted(results_files)] if results_files
+               else read_results(build / "results"))
     folder, source = resolve_data_dir(data_dir, build)
     panel, reports = cached_panel(folder, build)
     panel = usable_rows(panel, reports)  # sites whose data were unusable have no results to pool anyway

@@ -16,6 +16,7 @@ from evaluation.dictionary.registry import Registry, default_registry
 from evaluation.evaluate.domain import DomainEvaluation, compare_with_pool, evaluate_domain
 from evaluation.evaluate.record import domain_result
 from evaluation.panel.frame import ReadReport
+from evaluation.paths import build_folder
 from evaluation.results.files import write_result
 from evaluation.results.schema import DomainResult
 
@@ -30,7 +31,7 @@ def resolve_data_dir(data_dir: str | Path | None, build_dir: str | Path = "build
         if not path.is_dir():
             raise FileNotFoundError(f"data directory {path} does not exist")
         return path, ("synthetic" if (path / "truth.json").is_file() else "published")
-    path = (Path(build_dir) / "data" / "synthetic").resolve()
+    path = build_folder(build_dir) / "data" / "synthetic"
     if not (path / "truth.json").is_file():
         from evaluation.demo.generator import generate
 
@@ -87,6 +88,7 @@ def load_site_panel(site: str, domain: str, *, data_dir: str | Path | None = "",
     registry = registry or default_registry()
     registry.site(site)
     registry.domain(domain)
+    build_dir = build_folder(build_dir)  # "build" in a notebook opened from notebooks/ is the repository's
     folder, source = resolve_data_dir(data_dir, build_dir)
     panel, reports = cached_panel(folder, build_dir)
     # An unusable input file stops this site only if it holds this site's rows for this domain.
@@ -148,6 +150,7 @@ def run_domain(
     registry: Registry | None = None,
 ) -> DomainRun:
     """Every step for one site x domain; writes ``<build>/results/<site>/<domain>.json``."""
+    build_dir = build_folder(build_dir)  # "build" in a notebook opened from notebooks/ is the repository's
     data = load_site_panel(site, domain, data_dir=data_dir, build_dir=build_dir, registry=registry)
     ev = fit(data, intervention_date=intervention_date, keep_outliers=keep_outliers)
     compare(data, ev, keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)

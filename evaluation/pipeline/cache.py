@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evaluation.atomic import write_text_atomic
 from evaluation.paths import DICTIONARY_DIR, LOCK_FILE, PACKAGE_DIR, REPO_ROOT
 
 if TYPE_CHECKING:  # the runner imports this module: keep its start-up free of pandas
@@ -155,10 +156,8 @@ def outputs_of(build: Path, files: Iterable[Path]) -> dict[str, str]:
 
 
 def store(build: Path, site: str, domain: str, entry: CacheEntry) -> None:
-    """Write a job's cache entry."""
-    path = entry_path(build, site, domain)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """Write a job's cache entry (temp file + rename: a crash never leaves a truncated entry)."""
+    write_text_atomic(entry_path(build, site, domain), json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def lookup(build: Path, site: str, domain: str, key: str) -> CacheEntry | None:

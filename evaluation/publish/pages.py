@@ -30,7 +30,7 @@ from evaluation.publish.disclosure import rules_fragment
 from evaluation.publish.downloads import write_results_csvs
 from evaluation.publish.easy_read import easy_read_page
 from evaluation.publish.templates import render
-from evaluation.results.files import read_results
+from evaluation.results.files import read_result
 
 PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-nb", "sphinx")
 
@@ -174,8 +174,16 @@ def assumptions_fragment(registry: Registry) -> str:
     return _page("assumptions.md.j2", sites=registry.sites)
 
 
-def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", registry: Registry | None = None) -> dict:
-    """Write ``docs/_generated`` from the build folder; return a summary."""
+def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", registry: Registry | None = None,
+             run: dict | None = None) -> dict:
+    """Write ``docs/_generated`` from the build folder and one run; return a summary.
+
+    ``run`` is the run manifest in page form (``evaluation.pipeline.manifest.published_run``): its outcomes,
+    data source and the results files of its successful analyses. Only those files are read, never every file
+    under ``results/``, so a site shows exactly one run; a failed or missing analysis is shown as failed.
+    """
+    if run is None:
+        raise ValueError("assemble needs a run (the build folder's run manifest); use `evaluation assemble`")
     registry = registry or default_registry()
     build = Path(build_dir)
     target = Path(docs_dir) / "_generated"
@@ -184,7 +192,7 @@ def assemble(build_dir: str | Path = "build", docs_dir: str | Path = "docs", reg
     # re-reads only the pages whose sources changed.
     generated = Path(tempfile.mkdtemp(prefix="site-staging-", dir=build))
     try:
-        info = _assemble_into(generated, build, registry)
+        info = _assemble_into(generated, build, registry, run)
         changed = sync_tree(generated, target)
     finally:
         shutil.rmtree(generated, ignore_errors=True)
@@ -234,17 +242,14 @@ def data_log_fragment(build: Path) -> str:
     return _page("data_log.md.j2", files=files)
 
 
-def _assemble_into(generated: Path, build: Path, registry: Registry) -> dict:
-    """Write every generated source into ``generated`` (an empty folder)."""
+def _assemble_into(generated: Path, build: Path, registry: Registry, status: dict) -> dict:
+    """Write every generated source into ``generated`` (an empty folder) from one run's ``status``."""
     (generated / "fragments").mkdir(parents=True)
-    status_path = build / "run_status.json"
-    status = json.loads(status_path.read_text(encoding="utf-8")) if status_path.is_file() else {"outcomes": []}
-    results = read_results(build / "results")
+    results = [read_result(build / f) for f in status["results_files"]]
     ok = {(o["site"], o["domain"]) for o in status.get("outcomes", []) if o["ok"]}
     failed = _failed(status)
-    sources = sorted({r.data_source for r in results}) or [status.get("data_source", "synthetic")]
     info = {
-        "data_source": "synthetic" if "synthetic" in sources else sources[0],
+        "data_source": status["data_source"],
         "data_dir": Path(status.get("data_dir", "")).name,
         "commit": _commit(),
         "built_at": _results_time(build),

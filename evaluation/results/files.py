@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evaluation.atomic import write_text_atomic
 from evaluation.results.schema import DomainResult
 
 
 def write_json(data: dict | list, path: Path | str) -> Path:
     """Write JSON deterministically (sorted keys, fixed indent, trailing newline)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Temp file + rename: a crash never leaves a truncated results file for a later build to publish.
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 
 

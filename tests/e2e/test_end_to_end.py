@@ -95,12 +95,13 @@ def test_executed_notebooks_are_in_build_not_in_templates(synthetic_build: Path)
 @pytest.fixture(scope="module")
 def built_site(synthetic_build: Path, tmp_path_factory) -> Path:
     """The synthetic build assembled and built with Sphinx (warnings as errors), once per module."""
+    from evaluation.pipeline.manifest import published_run
     from evaluation.publish.pages import assemble
 
     tmp = tmp_path_factory.mktemp("site")
     docs = tmp / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
-    assemble(build_dir=synthetic_build, docs_dir=docs)
+    assemble(build_dir=synthetic_build, docs_dir=docs, run=published_run(synthetic_build))
     out = tmp / "html"
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(docs),
                            str(out)], capture_output=True, text=True)
@@ -179,6 +180,7 @@ def test_one_sites_corrupt_extract_stops_only_that_site(synthetic_build: Path, t
     """#7: one site's broken data: the other sites' pages are built, the failed one says what failed and
     how to reproduce it, the overview marks it, and the command exits non-zero."""
     from evaluation.cli import main
+    from evaluation.pipeline.manifest import published_run
     from evaluation.publish.pages import assemble
 
     data = tmp_path / "data"
@@ -207,7 +209,7 @@ def test_one_sites_corrupt_extract_stops_only_that_site(synthetic_build: Path, t
     assert outcomes[("dorset", "crisis_demand")]["ok"]  # Dorset's other domain never read that file
     docs = tmp_path / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
-    assemble(build_dir=build, docs_dir=docs)
+    assemble(build_dir=build, docs_dir=docs, run=published_run(build))
     sites = docs / "_generated" / "sites"
     for site in ("bradford", "cheshire_wirral", "lancashire"):
         assert (sites / site / "referral_acceptance.ipynb").is_file()
@@ -244,6 +246,7 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "real"
 @pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"published NHS files not found at {REAL_DATA}")
 def test_real_data_build_runs_every_site_and_builds_the_site(tmp_path: Path):
     """The four sites on the published files: measures the files lack are 'not in these files', not errors."""
+    from evaluation.pipeline.manifest import published_run
     from evaluation.publish.pages import assemble
 
     build = tmp_path / "build"
@@ -269,7 +272,7 @@ def test_real_data_build_runs_every_site_and_builds_the_site(tmp_path: Path):
             assert by_id["SICKNESS_RATE"]["n_pre"] >= 90  # the Excel table's baseline from April 2013
     docs = tmp_path / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
-    assemble(build_dir=build, docs_dir=docs)
+    assemble(build_dir=build, docs_dir=docs, run=published_run(build))
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(docs),
                            str(tmp_path / "html")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

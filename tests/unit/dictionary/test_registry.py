@@ -13,7 +13,7 @@ from evaluation.dictionary.registry import DICTIONARY_DIR, RegistryError, load_r
 
 @pytest.fixture
 def dictionary_copy(tmp_path: Path) -> Path:
-    for name in ("sites.yaml", "measures.yaml", "layouts.yaml"):
+    for name in ("sites.yaml", "measures.yaml", "layouts.yaml", "analysis.yaml"):
         shutil.copyfile(DICTIONARY_DIR / name, tmp_path / name)
     return tmp_path
 
@@ -87,3 +87,12 @@ def test_measure_with_unknown_layout_is_rejected(dictionary_copy: Path):
 def test_missing_file_is_named(tmp_path: Path):
     with pytest.raises(RegistryError, match="sites.yaml: file not found"):
         load_registry(tmp_path)
+
+
+def test_analysis_facts_load_and_a_bad_fact_names_file_and_field(dictionary_copy: Path):
+    facts = load_registry(dictionary_copy).analysis
+    assert facts.covid.months == ("2020-03-01", "2021-03-01")
+    assert facts.its.min_pre_months >= 3 and facts.comparators.scale_measure == "MHS32"
+    _edit(dictionary_copy / "analysis.yaml", lambda d: d["its"].update(min_pre_months=1))
+    with pytest.raises(RegistryError, match=r"analysis\.yaml: its\.min_pre_months"):
+        load_registry(dictionary_copy)

@@ -346,6 +346,7 @@ def test_cli_missing_path_is_a_one_line_error(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory) -> Path:
     """One site's three domain pages on the synthetic default, assembled and built with Sphinx."""
+    from evaluation.pipeline.manifest import published_run
     from evaluation.pipeline.runner import run
     from evaluation.publish.pages import assemble
 
@@ -354,7 +355,7 @@ def built_site(tmp_path_factory) -> Path:
     assert not summary.failed, [f"{o.site}/{o.domain}: {o.error}" for o in summary.failed]
     docs = tmp / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
-    assemble(build_dir=tmp / "build", docs_dir=docs)
+    assemble(build_dir=tmp / "build", docs_dir=docs, run=published_run(tmp / "build"))
     out = tmp / "html"
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(docs),
                            str(out)], capture_output=True, text=True)
