@@ -652,12 +652,14 @@ class RowFilter:
     which makes ``evaluation validate`` exit with status 2 and strict loading refuse the file.
     """
 
-    def __init__(self, report: ReadReport, lines: np.ndarray) -> None:
+    def __init__(self, report: ReadReport, lines: np.ndarray, places: Sequence[str] | None = None) -> None:
         self.report = report
         self.lines = np.asarray(lines)
+        # Where each row is, when a line number is not how its file is navigated (a spreadsheet cell).
+        self.places = None if places is None else np.asarray(places, dtype=object)
         self.alive = np.ones(len(self.lines), dtype=bool)
         self._problems: dict[tuple[str, str], tuple[int, int]] = {}
-        self._errors: dict[tuple[str, str], tuple[int, CellError, str]] = {}
+        self._errors: dict[tuple[str, str], tuple[int, CellError, str, str | None]] = {}
 
     def reject(
         self,
@@ -680,7 +682,8 @@ class RowFilter:
                 self._problems[key] = (count + n, first)
                 if error is not None and key not in self._errors:
                     found = "" if error.cells is None else str(error.cells.iloc[first_pos]).strip()
-                    self._errors[key] = (int(self.lines[first_pos]), error, found)
+                    place = None if self.places is None else str(self.places[first_pos])
+                    self._errors[key] = (int(self.lines[first_pos]), error, found, place)
         return n
 
     def compact(self, *frames: pd.DataFrame) -> list[pd.DataFrame]:
@@ -688,6 +691,8 @@ class RowFilter:
         keep = self.alive
         out = [f.loc[keep].reset_index(drop=True) for f in frames]
         self.lines = self.lines[keep]
+        if self.places is not None:
+            self.places = self.places[keep]
         self.alive = np.ones(len(self.lines), dtype=bool)
         return out
 
@@ -702,7 +707,7 @@ class RowFilter:
                 where = f"line {first}" if count == 1 else f"first at line {first}"
             prefix = f"{what}: " if what else ""
             self.report.findings.append(f"{prefix}{count} row(s) not used: {reason} ({where}).")
-        for key, (line, error, found) in self._errors.items():
+        for key, (line, error, found, place) in self._errors.items():
             count = self._problems[key][0]
             more = "" if count == 1 else f" ({count} rows, the first shown)"
             message = str(
@@ -713,6 +718,7 @@ class RowFilter:
                     column=error.column,
                     expected=error.expected,
                     found=repr(found) if error.cells is not None else None,
+                    place=None if place is None else f"{place} (column {error.column})",
                 )
             )
             # Without a known line the column is still the most useful pointer, so it goes in the text.
