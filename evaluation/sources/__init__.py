@@ -214,7 +214,8 @@ def _skip_reason(path: Path) -> tuple[str, str | None] | None:
     if path.is_symlink() and not path.exists():
         target = os.readlink(path)
         if name.endswith(INPUT_SUFFIXES):
-            return "dangling link", f"the link points to {target}, which does not exist; expected a readable input file"
+            problem = f"dangling link: it points to {target}, which does not exist; expected a readable input file"
+            return "dangling link", problem
         return f"dangling link (to {target}, which does not exist)", None
     if path.is_symlink() and path.is_dir():
         return "link to a folder (links to folders are not followed)", None
@@ -318,7 +319,7 @@ def load_panel(
     if strict:
         for r in skipped:
             if r.blocking:
-                raise SourceError(r.path, r.blocking[0].removeprefix(f"{r.path}: "))
+                raise blocking_error(r)
     for path in paths:
         try:
             read = read_file(path, registry)
@@ -331,7 +332,7 @@ def load_panel(
                 # still mark the file as not usable; strict loading refuses it like an unreadable one.
                 for r in read:
                     if r.report.blocking:
-                        raise SourceError(r.report.path, r.report.blocking[0].removeprefix(f"{r.report.path}: "))
+                        raise blocking_error(r.report)
             results.extend(read)
         except SourceError as exc:
             if strict:
@@ -356,7 +357,7 @@ def load_panel(
     if strict:
         for r in results:
             if r.report.blocking:  # a conflict with another file (A15)
-                raise SourceError(r.report.path, r.report.blocking[0].removeprefix(f"{r.report.path}: "))
+                raise blocking_error(r.report)
     return panel, [r.report for r in results] + failed + skipped
 
 
@@ -429,7 +430,8 @@ def _shown(value: float, suppressed: bool) -> str:
 
 def _block_conflicts(losers: pd.DataFrame, win_src: pd.Series, win_value: pd.Series, win_suppressed: pd.Series,
                      results: list[ReadResult]) -> None:
-    """One blocking line on each of the two files of every conflicting pair, naming both files and values."""
+    """The same blocking line on both files of every conflicting pair, naming both files and both values (so
+    ``validate`` prints it once, and either file stops the sites whose rows it holds)."""
     pairs = pd.DataFrame({"src": losers["_src"].astype(int), "win": win_src.astype(int)})
     for (src, win), idx in pairs.groupby(["src", "win"]).groups.items():
         first = idx[0]
@@ -439,17 +441,17 @@ def _block_conflicts(losers: pd.DataFrame, win_src: pd.Series, win_value: pd.Ser
         what = f"{row['org_code']} {row['measure_id']} {row['period']:%Y-%m} ({row['period_type']}, {row['status']})"
         mine = _shown(row["value"], bool(row["suppressed"]))
         theirs = _shown(win_value[first], bool(win_suppressed[first]))
-        for here, there, v_here, v_there in ((loser, winner, mine, theirs), (winner, loser, theirs, mine)):
-            message = str(
-                SourceError(
-                    here.path,
-                    f"conflicting value for {what}: {v_here} here but {v_there} in {there.path}{more}",
-                    expected="one value per organisation, period and measure across files (correct or remove "
-                    "one of the two files)",
-                )
+        message = str(
+            SourceError(
+                winner.path,
+                f"conflicting value for {what}: {theirs} here but {mine} in {loser.path}{more}",
+                expected="one value per organisation, period and measure across files (correct or remove "
+                "one of the two files)",
             )
-            if message not in here.blocking:
-                here.blocking.append(message)
+        )
+        for report in (winner, loser):
+            if message not in report.blocking:
+                report.blocking.append(message)
 
 
 def _note_documented_name_changes(results: list[ReadResult], organisations: Organisations) -> None:
@@ -473,6 +475,14 @@ def _report_of_rows(panel: pd.DataFrame, reports: list[ReadReport]) -> pd.Series
         text = str(source)
         owner[text] = next((p for p in paths if p == text or p.endswith("/" + text)), "")
     return panel["source_file"].astype(str).map(owner)
+
+
+def blocking_error(report: ReadReport) -> SourceError:
+    """The first blocking problem of ``report`` as a :class:`SourceError` whose message is exactly that line
+    (a conflict between two files is worded from the first file, whichever report carries it)."""
+    line = report.blocking[0]
+    path = report.path if line.startswith(f"{report.path}: ") else line.split(": ", 1)[0]
+    return SourceError(path, line.removeprefix(f"{path}: "))
 
 
 def usable_rows(panel: pd.DataFrame, reports: list[ReadReport], org_code: str | None = None,
@@ -504,5 +514,5 @@ def usable_rows(panel: pd.DataFrame, reports: list[ReadReport], org_code: str | 
                 hits &= rows["measure_id"].isin(measure_ids)
             hits = bool(hits.any())
         if hits:
-            raise SourceError(r.path, r.blocking[0].removeprefix(f"{r.path}: "))
+            raise blocking_error(r)
     return panel[~drop]

@@ -315,7 +315,7 @@ def read_sickness_table(
         errors="coerce",
     ).astype("float64")
     # As strict as the CSV readers: a cell that cannot be a rate is an error naming the cell, never dropped.
-    shown = cell.map(lambda c: "" if c is None else str(c))
+    shown = cell.map(lambda c: "" if c is None else f"{c:g}" if isinstance(c, float) else str(c))
     # Org codes are not checked against the ODS pattern here: the published table itself carries codes such
     # as 'RYK-X' (an organisation that has since closed), which the CSV layouts never do.
     rf.reject(
