@@ -80,6 +80,7 @@ class ITSFacts(_Strict):
     placebo_min_pre_months: int = Field(ge=3)
     placebo_min_post_months: int = Field(ge=1)
     early_days_months: int = Field(ge=1)
+    max_zero_share: float = Field(ge=0, lt=1)
 
 
 class ComparatorFacts(_Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site
@@ -147,15 +148,30 @@ def evaluate_measure(
             result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
                              f"series model needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after")
             return result
+    degenerate = degenerate_series_reason(fit_rows, go_live)
+    if degenerate:
+        result.status, result.reason = "not_estimable", degenerate
+        return result
     fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
     exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
-    result.its = fit_its(
-        fit_frame,
-        intervention=go_live,
-        value_type=measure.value_type,
-        covid=COVID_PERIOD,
-        offset=exposure,
-    )
+    try:
+        its = fit_its(
+            fit_frame,
+            intervention=go_live,
+            value_type=measure.value_type,
+            covid=COVID_PERIOD,
+            offset=exposure,
+        )
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        result.status, result.reason = "not_estimable", f"the time series model could not be fitted ({exc})"
+        return result
+    step = [its.step.estimate, its.step.ci_low, its.step.ci_high]
+    if not np.isfinite(np.asarray(step, dtype=float)).all():
+        # Never report a NaN or infinite estimate as a finding.
+        result.status = "not_estimable"
+        result.reason = "the time series model gave no finite estimate of the change at go-live from this series"
+        return result
+    result.its = its
     result.status = "ok"
     # Robustness: in-time placebo dates (pre-period only) and the model with the COVID-19 months left out.
     try:
@@ -170,6 +186,30 @@ def evaluate_measure(
     if n_post < 12:
         result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
     return result
+
+
+def degenerate_series_reason(rows: pd.DataFrame, go_live: pd.Timestamp) -> str:
+    """Why a series cannot give a time series estimate although it has enough months ("" when it can): every
+    month zero, only zeros before or after go-live, more than ``its.max_zero_share`` of months zero
+    (``data_dictionary/analysis.yaml``), or one value throughout."""
+    from evaluation.dictionary.registry import default_registry
+
+    values = rows["value"].to_numpy(dtype=float)
+    before = values[(rows["period"] < go_live).to_numpy()]
+    after = values[(rows["period"] >= go_live).to_numpy()]
+    zeros = int((values == 0).sum())
+    limit = default_registry().analysis.its.max_zero_share
+    if zeros == len(values):
+        return f"every one of the {len(values)} months is zero, so there is no change to estimate"
+    if (before == 0).all() or (after == 0).all():
+        side = "before" if (before == 0).all() else "after"
+        return f"every month {side} go-live is zero, so the change at go-live would be infinite"
+    if zeros > limit * len(values):
+        return (f"{zeros} of {len(values)} months are zero (more than {limit:.0%}), too few events for the time "
+                "series model to give a meaningful estimate")
+    if np.unique(values).size == 1:
+        return f"the value is {values[0]:g} in every month, so there is no variation to model"
+    return ""
 
 
 def evaluate_domain(

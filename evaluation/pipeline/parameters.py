@@ -185,10 +185,10 @@ def _months_by_org(folder: Path, registry: Registry,
                    loaded: tuple[pd.DataFrame, list] | None = None) -> dict[str, set]:
     """The months each organisation has rows for, read through the readers (so detection cannot disagree);
     ``loaded`` is a panel and reports the caller has already read from ``folder``."""
-    from evaluation.sources import load_panel
+    from evaluation.sources import is_skipped, load_panel
 
     panel, reports = loaded if loaded is not None else load_panel(folder, registry=registry, strict=False)
-    if not any(r.layout != "unknown" for r in reports):
+    if not any(r.layout != "unknown" and not is_skipped(r) for r in reports):
         problems = "; ".join(b for r in reports for b in r.blocking[:1])
         detail = f": {problems}" if problems else " (names ending .csv, .csv.gz, .zip or .xlsx)"
         raise ParameterError(f"data directory {folder} holds no input file a reader recognises{detail}")

@@ -64,8 +64,16 @@ def test_synthetic_folder_is_usable(capsys, synthetic_dir):
     assert code == 0, err
     assert err == ""
     files = input_files(synthetic_dir)
-    for i, name in enumerate(files, start=1):
-        assert f"File {i} of {len(files)}: {name}" in out
+    # Every file is listed, in path order: inputs with their layout, the others (truth file, read-me) as
+    # skipped with the reason.
+    every = sorted(p.relative_to(synthetic_dir).as_posix() for p in synthetic_dir.rglob("*") if p.is_file())
+    assert len(every) > len(files)
+    assert f"Input files: {len(files)}; skipped: {len(every) - len(files)};" in out
+    for i, name in enumerate(every, start=1):
+        head = f"File {i} of {len(every)}: {name}\n"
+        assert head in out
+        if name not in files:
+            assert out.split(head)[1].startswith("  skipped (")
     assert "layout: mhsds_long" in out and "layout: sickness_benchmarking" in out
     assert "Result: usable." in out
     # The truth file's incomplete submission is listed among the outliers, and no site month is.
