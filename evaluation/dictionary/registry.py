@@ -33,6 +33,16 @@ class Milestone(_Strict):
     source: str = Field(min_length=3)
 
 
+class CatchmentArea(_Strict):
+    """A local authority in a site's catchment (ONS code), for population denominators."""
+
+    code: str = Field(pattern=r"^[EWSN]\d{8}$")
+    name: str
+    #: Absorbed into another area on this date (e.g. the April 2023 reorganisation); its population is then
+    #: carried forward from the last published year.
+    abolished: dt.date | None = None
+
+
 class Site(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
@@ -48,6 +58,7 @@ class Site(_Strict):
     intervention_reasoning: str = Field(min_length=10)
     milestones: list[Milestone] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
+    catchment: list[CatchmentArea] = Field(default_factory=list)
 
     @field_validator("intervention_date")
     @classmethod
@@ -121,6 +132,11 @@ class Measure(_Strict):
     source_measure_id: str
     layout: str
     odds_event: str | None = None
+    #: First and last months the publisher published the measure (None: still published / from the start).
+    first_period: dt.date | None = None
+    last_period: dt.date | None = None
+    #: Where the measure is published, when not in the file an evaluator would first look at.
+    availability: str | None = None
 
     @model_validator(mode="after")
     def _denominator_matches_type(self) -> Measure:
