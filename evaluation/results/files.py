@@ -148,9 +148,10 @@ def comparative_dict(comp: dict | None) -> dict | None:
     """The comparative results worth publishing: estimates, fit and inference, not per-donor series."""
     if comp is None:
         return None
+    listed = {"comparators": comp.get("comparator_list", []), "caveat": comp.get("caveat", "")}
     if comp.get("status") != "ok":
-        return {"status": comp.get("status"), "reason": comp.get("reason", "")}
-    out: dict = {"status": "ok", "errors": comp.get("errors", {})}
+        return {"status": comp.get("status"), "reason": comp.get("reason", ""), **listed}
+    out: dict = {"status": "ok", "errors": comp.get("errors", {}), **listed}
     cits = comp.get("comparative_its")
     if cits:
         out["comparative_its"] = {k: cits.get(k) for k in
@@ -193,6 +194,8 @@ def comparative_sentence(m: MeasureEvaluation) -> str:
             parts.append(f"A synthetic control built from those providers put the site {abs(rel) * 100:.0f}% {word} "
                          f"its synthetic comparison after go-live; placebo test p = {placebo.get('p_value', 1):.2f} "
                          f"(rank {placebo.get('rank')} of {(placebo.get('n_placebos') or 0) + 1}).")
+    if parts and comp.get("caveat"):
+        parts.append(comp["caveat"])
     return " ".join(parts)
 
 
