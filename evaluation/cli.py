@@ -67,9 +67,13 @@ def _cmd_assemble(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evaluation.sources.folder_check import validate
+    import tempfile
 
-    return validate(args.data_dir)
+    from evaluation.sources.folder_check import validate
+    from evaluation.sources.folders import one_folder
+
+    with tempfile.TemporaryDirectory(prefix="evaluation-validate-") as tmp:
+        return validate(one_folder(args.data_dir, Path(tmp) / "data"))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -116,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sites", default=None,
                    help="comma-separated site ids, or 'all' for every mental health provider in the data")
     r.add_argument("--domain", action="append", help="domain id (repeatable; default: all)")
-    r.add_argument("--data-dir", default=None, help="folder of input files (default: synthetic demonstration data)")
+    r.add_argument("--data-dir", default=None, action="append",
+                   help="folder of input files (default: synthetic demonstration data); give it more than once "
+                   "to read several folders together")
     r.add_argument("--intervention-date", default=None, help="override every site's go-live (YYYY-MM)")
     r.add_argument("--build-dir", default="build")
     r.add_argument("--jobs", type=int, default=None, help="parallel notebooks (default: one per core)")
@@ -147,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_simulate)
 
     v = sub.add_parser("validate", help="check a data folder: layouts, periods, coverage, data quality")
-    v.add_argument("--data-dir", required=True)
+    v.add_argument("--data-dir", required=True, action="append",
+                   help="folder of input files; give it more than once to check several folders together")
     v.set_defaults(func=_cmd_validate)
 
     c = sub.add_parser("check-disclosure",

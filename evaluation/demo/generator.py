@@ -663,7 +663,8 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                         value = _provisional(value, prov_rng)
                     else:
                         written[i] = value
-                    add(org.code, desc, breakdown, m.id, _mhsds_name(m, month), p_start, p_end, status, value)
+                    add(org.code, desc, breakdown, m.source_measure_id, _mhsds_name(m, month), p_start, p_end,
+                        status, value)
                     if m.id == _ENGLAND_MEASURE:
                         england[(i, status)] = england.get((i, status), 0) + value
             if m.id == _QUARTERLY_MEASURE[0]:
@@ -674,7 +675,7 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                         org.code,
                         desc,
                         breakdown,
-                        m.id,
+                        m.source_measure_id,
                         _QUARTERLY_MEASURE[1],
                         obs[lo],
                         _month_end(obs[hi]),
@@ -689,7 +690,7 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                 "England",
                 "England",
                 "England",
-                m.id,
+                m.source_measure_id,
                 _mhsds_name(m, obs[i]),
                 obs[i],
                 _month_end(obs[i]),

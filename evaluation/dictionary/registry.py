@@ -101,12 +101,21 @@ class ComparatorFacts(_Strict):
     min_sites_for_pooling: int = Field(ge=2)
 
 
+class QualityFacts(_Strict):
+    min_national_orgs: int = Field(ge=3)
+    level_shift_window: int = Field(ge=3)
+    level_shift_min_change: float = Field(gt=0)
+    level_shift_min_score: float = Field(gt=0)
+    national_peak_share: float = Field(gt=0, le=1)
+
+
 class AnalysisFacts(_Strict):
     """``data_dictionary/analysis.yaml``: the windows, minimums and rules the methods use."""
 
     covid: CovidWindow
     its: ITSFacts
     comparators: ComparatorFacts
+    quality: QualityFacts
 
 
 class Domain(_Strict):
