@@ -4,7 +4,8 @@ Tables 4 (headcount) and 5 (full-time equivalent) of the monthly workbook hold H
 trust and core organisation, one row per organisation and one column per month-end date (Excel dates, from
 September 2009). Each organisation x month cell becomes one panel row of ``STAFF_HC`` or ``STAFF_FTE`` (the
 period is the first day of the month the date ends). Rows without an organisation code (England and regional
-totals, notes), empty cells and zeros (an organisation before it existed) are counted as rejected; a cell that is neither a number nor empty is rejected
+totals, notes), empty cells and zeros (an organisation before it existed) are counted as
+rejected; a cell that is neither a number nor empty is rejected
 with its sheet, row and column named. Every value is published final.
 """
 
