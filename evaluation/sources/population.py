@@ -48,6 +48,29 @@ def _sheet_rows(path: Path) -> list[list]:
         wb.close()
 
 
+def is_population_workbook(path: Path | str) -> bool:
+    """Whether an Excel file is an ONS mid-year estimates workbook (has a sheet MYE4)."""
+    try:
+        names = _sheet_names(Path(path))
+    except Exception:  # noqa: BLE001 -- a workbook that cannot be opened is not this layout
+        return False
+    return SHEET in names
+
+
+def _sheet_names(path: Path) -> list[str]:
+    if path.name.lower().endswith(".xls"):
+        import xlrd
+
+        return list(xlrd.open_workbook(str(path), on_demand=True).sheet_names())
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return list(wb.sheetnames)
+    finally:
+        wb.close()
+
+
 def read_population(path: Path | str) -> pd.DataFrame:
     """One ONS workbook's MYE4 sheet as rows of (code, name, year, population, source_file)."""
     path = Path(path)

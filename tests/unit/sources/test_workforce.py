@@ -13,7 +13,8 @@ from evaluation.sources import detect_layout, read_file
 from evaluation.sources.workforce import LAYOUT, read_workforce
 
 SHARED = Path(os.environ.get("EVALUATION_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
-WORKBOOK = SHARED / "real-extra" / "nhs_workforce_statistics" / "NHS Workforce Statistics, May 2023 England and Organisation.xlsx"
+WORKBOOK = (SHARED / "real-extra" / "nhs_workforce_statistics"
+            / "NHS Workforce Statistics, May 2023 England and Organisation.xlsx")
 HEADER = ["NHS England region code", "NHS England region name", "ICS code", "ICS name", "Organisation name",
           "Organisation code"]
 
