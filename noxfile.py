@@ -8,7 +8,7 @@
     nox -s lint        ruff
     nox -s notebooks   execute the notebooks (pass runner options after --, e.g. -- --data-dir DIR)
     nox -s docs        assemble and build the Sphinx site from the executed notebooks
-    nox -s realdata    the four sites on the published NHS files in ../shared/data/real
+    nox -s realdata    the four sites on the published NHS files in ../shared/data/real and real-extra
     nox -s browser     build the site and check every page in headless Chromium (console, images, links, axe)
     nox -s validate    validation of the methods by simulation (refreshes docs/method_validation_results.md)
     nox -s bench       benchmarks that print their figures
@@ -28,6 +28,8 @@ import nox
 ROOT = Path(__file__).resolve().parent
 LOCK = "requirements.lock"
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
+#: Supplementary published files (workforce, population, 4-week waits) read together with REAL_DATA.
+REAL_EXTRA = REAL_DATA.parent / "real-extra"
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -157,7 +159,8 @@ def realdata(session: nox.Session) -> None:
     if not REAL_DATA.is_dir():
         session.skip(f"no published files at {REAL_DATA}")
     _install(session)
-    _run_notebooks(session, ["--data-dir", str(REAL_DATA), *session.posargs], build_dir="build/real")
+    extra = ["--data-dir", str(REAL_EXTRA)] if REAL_EXTRA.is_dir() else []
+    _run_notebooks(session, ["--data-dir", str(REAL_DATA), *extra, *session.posargs], build_dir="build/real")
     _build_docs(session, build_dir="build/real")
 
 

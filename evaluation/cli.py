@@ -106,9 +106,13 @@ def _cmd_sites(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evaluation.sources.folder_check import validate
+    import tempfile
 
-    return validate(args.data_dir)
+    from evaluation.sources.folder_check import validate
+    from evaluation.sources.folders import one_folder
+
+    with tempfile.TemporaryDirectory(prefix="evaluation-validate-") as tmp:
+        return validate(one_folder(args.data_dir, Path(tmp) / "data"))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -190,9 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sites", default=None, help="comma-separated site ids, added to --site (default: none)")
     r.add_argument("--domain", action="append", metavar="DOMAIN",
                    help="domain id, repeatable (default: every domain; see `evaluation sites`)")
-    r.add_argument("--data-dir", default=None,
-                   help="folder of input files: published NHS files and/or the local templates "
-                        "(default: the synthetic demonstration data, generated into the build folder)")
+    r.add_argument("--data-dir", default=None, action="append",
+                   help="folder of input files: published NHS files and/or the local templates; give it more "
+                        "than once to read several folders together (default: the synthetic demonstration data, "
+                        "generated into the build folder)")
     r.add_argument("--intervention-date", default=None, metavar="YYYY-MM",
                    help="go-live set by the analyst for every site (default: each site's date in the registry)")
     r.add_argument("--build-dir", default=default_build,
@@ -242,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = _sub(sub, "validate", "check a data folder",
              "Check a data folder before a run: every file's layout, periods, coverage and data quality.",
              "evaluation validate --data-dir my_extracts", "evaluation validate --data-dir ../shared/data/real")
-    v.add_argument("--data-dir", required=True, help="the folder of input files to check")
+    v.add_argument("--data-dir", required=True, action="append",
+                   help="the folder of input files to check; give it more than once to check several together")
     v.set_defaults(func=_cmd_validate)
 
     c = _sub(sub, "check-disclosure", "check built pages and downloads against the disclosure rule",

@@ -33,6 +33,16 @@ class Milestone(_Strict):
     source: str = Field(min_length=3)
 
 
+class CatchmentArea(_Strict):
+    """A local authority in a site's catchment (ONS code), for population denominators."""
+
+    code: str = Field(pattern=r"^[EWSN]\d{8}$")
+    name: str
+    #: Absorbed into another area on this date (e.g. the April 2023 reorganisation); its population is then
+    #: carried forward from the last published year.
+    abolished: dt.date | None = None
+
+
 class Site(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
@@ -48,6 +58,7 @@ class Site(_Strict):
     intervention_reasoning: str = Field(min_length=10)
     milestones: list[Milestone] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
+    catchment: list[CatchmentArea] = Field(default_factory=list)
 
     @field_validator("intervention_date")
     @classmethod
@@ -91,12 +102,21 @@ class ComparatorFacts(_Strict):
     min_sites_for_pooling: int = Field(ge=2)
 
 
+class QualityFacts(_Strict):
+    min_national_orgs: int = Field(ge=3)
+    level_shift_window: int = Field(ge=3)
+    level_shift_min_change: float = Field(gt=0)
+    level_shift_min_score: float = Field(gt=0)
+    national_peak_share: float = Field(gt=0, le=1)
+
+
 class AnalysisFacts(_Strict):
     """``data_dictionary/analysis.yaml``: the windows, minimums and rules the methods use."""
 
     covid: CovidWindow
     its: ITSFacts
     comparators: ComparatorFacts
+    quality: QualityFacts
 
 
 class Domain(_Strict):
@@ -123,6 +143,11 @@ class Measure(_Strict):
     source_measure_id: str
     layout: str
     odds_event: str | None = None
+    #: First and last months the publisher published the measure (None: still published / from the start).
+    first_period: dt.date | None = None
+    last_period: dt.date | None = None
+    #: Where the measure is published, when not in the file an evaluator would first look at.
+    availability: str | None = None
 
     @model_validator(mode="after")
     def _denominator_matches_type(self) -> Measure:

@@ -246,24 +246,24 @@ def evaluate_domain(
     return ev
 
 
-#: Fewer comparators than this and a synthetic control's placebo p-value cannot go below 1/6.
-MIN_COMPARATORS = 5
-
-
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
                       intervention: dt.date, *, keep_outliers: bool = False, min_coverage: float = 0.8) -> dict:
     """Comparative ITS and synthetic control of one site's measure against the comparator pool."""
-    from evaluation.evaluate.comparators import comparator_pool
+    from evaluation.evaluate.comparators import CMHF_CAVEAT, comparator_pool, describe_pool
     from evaluation.methods.comparative import site_vs_comparators
     from evaluation.panel.quality import OUTLIER_FLAG, has_flag
 
     data = panel if keep_outliers else panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)]
     pool = comparator_pool(data, registry, measure.id, site.ods_code, min_coverage=min_coverage)
-    if len(pool) < MIN_COMPARATORS:
+    needed = registry.analysis.comparators.min_comparators
+    if len(pool) < needed:
         return {"status": "skipped", "reason": f"only {len(pool)} comparator organisation(s) with enough data; "
-                f"at least {MIN_COMPARATORS} are needed", "comparators": pool}
+                f"at least {needed} are needed", "comparators": pool,
+                "comparator_list": describe_pool(pool), "caveat": CMHF_CAVEAT}
     out = site_vs_comparators(data[data["measure_id"] == measure.id], measure_id=measure.id, site_org=site.ods_code,
                               comparator_orgs=pool, intervention=pd.Timestamp(intervention),
                               value_type=measure.value_type)
     out["status"] = "ok"
+    out["comparator_list"] = describe_pool(pool)
+    out["caveat"] = CMHF_CAVEAT
     return out

@@ -69,8 +69,10 @@ def comparative_summary(comp: dict | None) -> Comparative | None:
     """The comparative results worth publishing: estimates, fit and inference, not per-donor series."""
     if comp is None:
         return None
+    listed = {"comparators": comp.get("comparator_list", []), "caveat": comp.get("caveat", "")}
     if comp.get("status") != "ok":
-        return Comparative(status=comp.get("status") or "skipped", reason=comp.get("reason", ""))
+        return Comparative.model_validate({"status": comp.get("status") or "skipped",
+                                           "reason": comp.get("reason", ""), **listed})
     cits = comp.get("comparative_its")
     sc = comp.get("synthetic_control")
     synthetic = None
@@ -86,7 +88,7 @@ def comparative_summary(comp: dict | None) -> Comparative | None:
         }
     keep = ("design", "scale", "n_comparators", "n_pre", "n_post", "step", "slope", "did")
     return Comparative.model_validate({
-        "status": "ok", "errors": comp.get("errors", {}),
+        "status": "ok", "errors": comp.get("errors", {}), **listed,
         "comparative_its": {k: cits.get(k) for k in keep} if cits else None,
         "synthetic_control": synthetic,
     })

@@ -23,9 +23,14 @@ from evaluation.results.schema import DomainResult
 DEFAULT_SYNTHETIC_DIR = Path("build") / "data" / "synthetic"
 
 
-def resolve_data_dir(data_dir: str | Path | None, build_dir: str | Path = "build") -> tuple[Path, str]:
+def resolve_data_dir(data_dir: str | Path | list | None, build_dir: str | Path = "build") -> tuple[Path, str]:
     """The data folder and its source kind: a folder given by the user is 'published' unless it holds the
-    synthetic generator's ``truth.json``; no folder means the embedded synthetic default (generated once)."""
+    synthetic generator's ``truth.json``; no folder means the embedded synthetic default (generated once).
+    Several folders are joined under ``<build>/data/combined`` (:mod:`evaluation.sources.folders`)."""
+    if isinstance(data_dir, list | tuple):
+        from evaluation.sources.folders import one_folder
+
+        data_dir = one_folder(data_dir, Path(build_dir) / "data" / "combined")
     if data_dir:
         path = Path(data_dir).resolve()
         if not path.is_dir():

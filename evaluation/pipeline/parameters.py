@@ -140,11 +140,13 @@ def check_run_parameters(
       named together with the valid ones;
     * ``data_dir`` exists and holds at least one input file a reader recognises;
     * the intervention date (the override, or else each chosen site's go-live from the registry) parses as
-      ``YYYY-MM`` or ``YYYY-MM-DD``, falls inside the months the data covers for that site, and has at least
-      ``analysis.its.min_pre_months`` (data_dictionary/analysis.yaml) months of data before it. A site with
-      no rows at all is left to the run, which reports it per site rather than stopping the others.
+      ``YYYY-MM`` or ``YYYY-MM-DD``; a date given with ``--intervention-date`` must fall inside the months
+      the data covers for each chosen site and leave at least ``analysis.its.min_pre_months`` months before it.
+      The registry's own go-live is never a reason to refuse: where it falls outside a site's data the run
+      evaluates what it can and reports the rest as not estimable
+      (:mod:`evaluation.evaluate.estimability`, the report ``validate`` prints). A site with no rows at
+      all is likewise left to the run.
     """
-    import pandas as pd
 
     check_request(registry, sites=sites, domains=domains, intervention_date=intervention_date)
     site_ids = list(registry.site_ids)
@@ -164,8 +166,13 @@ def check_run_parameters(
         have = months.get(site.ods_code)
         if not have:
             continue
-        when = override if override is not None else pd.Timestamp(site.intervention_date)
-        where = "--intervention-date" if override is not None else f"the registry's date for {site_id}"
+        if override is None:
+            # The registry's own go-live outside a site's data is not a parameter error: run evaluates what
+            # the data allow and reports the rest as not estimable (evaluation.evaluate.estimability), the
+            # same account validate prints.
+            continue
+        when = override
+        where = "--intervention-date"
         first, last = min(have), max(have)
         if not first < when <= last:
             raise ParameterError(

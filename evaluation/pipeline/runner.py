@@ -375,7 +375,7 @@ def run(
     *,
     sites: list[str] | None = None,
     domains: list[str] | None = None,
-    data_dir: str | None = None,
+    data_dir: str | list[str] | None = None,
     intervention_date: str = "",
     build_dir: str | Path | None = None,
     jobs: int | None = None,

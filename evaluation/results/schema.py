@@ -209,11 +209,20 @@ class SyntheticControlSummary(_Model):
     placebo: SyntheticPlacebo = SyntheticPlacebo()
 
 
+class ComparatorOrg(_Model):
+    """A comparator organisation as published on a site page."""
+
+    code: str
+    name: str
+
+
 class Comparative(_Model):
     """The headline measure against the comparator pool (comparative ITS and synthetic control)."""
 
     status: str
     reason: str = ""
+    comparators: list[ComparatorOrg] = Field(default_factory=list)
+    caveat: str = ""
     errors: dict[str, str] = Field(default_factory=dict)
     comparative_its: ComparativeITS | None = None
     synthetic_control: SyntheticControlSummary | None = None

@@ -229,6 +229,8 @@ def comparative_sentence(m: MeasureResult) -> str:
                      f"{'below' if rel < 0 else 'above'} its synthetic comparison after go-live; placebo test "
                      f"p = {(pl.p_value if pl.p_value is not None else 1):.2f} (rank {pl.rank} of "
                      f"{(pl.n_placebos or 0) + 1}).")
+    if parts and comp.caveat:
+        parts.append(comp.caveat)
     return " ".join(parts)
 
 

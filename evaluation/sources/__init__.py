@@ -37,7 +37,11 @@ from evaluation.sources.common import (
 from evaluation.sources.local import read_local_referrals, read_local_workforce
 from evaluation.sources.mhsds import read_mhsds
 from evaluation.sources.organisations import Organisations, apply_successions, load_organisations
+from evaluation.sources.population import LAYOUT as POPULATION_LAYOUT
+from evaluation.sources.population import is_population_workbook
 from evaluation.sources.sickness import TABLE_LAYOUT, is_sickness_table, read_sickness, read_sickness_table
+from evaluation.sources.workforce import LAYOUT as WORKFORCE_LAYOUT
+from evaluation.sources.workforce import is_workforce_workbook, read_workforce
 
 __all__ = [
     "SKIPPED",
@@ -181,6 +185,10 @@ def detect_layout(path: Path | str | CsvSource, registry: Registry | None = None
             raise SourceError(path, "file not found")
         if is_sickness_table(path):
             return TABLE_LAYOUT
+        if is_workforce_workbook(path):
+            return WORKFORCE_LAYOUT
+        if is_population_workbook(path):
+            return POPULATION_LAYOUT
         raise SourceError(
             path,
             "unknown layout; the workbook has no sheet 'Table 4' with an 'Org code' column "
@@ -196,6 +204,13 @@ def read_file(path: Path | str, registry: Registry | None = None) -> list[ReadRe
     registry = registry or default_registry()
     path = Path(path)
     if _is_excel(path):
+        if is_workforce_workbook(path):
+            return [read_workforce(path, registry)]
+        if is_population_workbook(path):
+            # Population is a denominator, read by evaluation.sources.population, never panel rows.
+            report = ReadReport(path=str(path), layout=POPULATION_LAYOUT, sha256=sha256_file(path),
+                                findings=["ONS population workbook: read for denominators, not measure rows."])
+            return [ReadResult(combine_panels([]), report)]
         # The table reader's own errors say what is missing (sheet, header row), so no separate detection.
         return [read_sickness_table(path, registry=registry)]
     results = []

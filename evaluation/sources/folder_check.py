@@ -95,6 +95,8 @@ def validate(
     _print_coverage(emit, panel, registry)
     emit()
     _print_outliers(emit, panel, site_codes, registry)
+    emit()
+    _print_estimability(emit, panel, registry)
 
     blocking = sorted({_one_line(b) for r in reports for b in r.blocking})
     if all(is_skipped(r) for r in reports):
@@ -112,6 +114,18 @@ def validate(
         return EXIT_NOT_USABLE
     emit("Result: usable.")
     return EXIT_OK
+
+
+def _print_estimability(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None:
+    """What run will estimate per site x domain (evaluation.evaluate.estimability), so validate and run agree."""
+    from evaluation.evaluate.estimability import estimability, summary_lines
+
+    emit("What run will estimate (per site x domain, at each site's go-live in the registry):")
+    rows = estimability(registry, panel)
+    for line in summary_lines(rows):
+        emit(f"  {line}")
+    for r in rows:
+        emit(f"    {r.line()}")
 
 
 # --------------------------------------------------------------------------------------------------
