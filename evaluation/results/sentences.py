@@ -60,9 +60,14 @@ def percent(x: float) -> str:
     return f"{x:.0f}%" if x >= 1 else f"{x:.1f}%"
 
 
+def _points_number(x: float) -> str:
+    """An unsigned number of percentage points: one decimal, two below 0.05 so a small change is not shown as 0."""
+    return f"{abs(x):.1f}" if abs(x) >= 0.05 else f"{abs(x):.2f}"
+
+
 def points(x: float) -> str:
     """Unsigned percentage points, with the right number ("1.0 percentage point" is still plural in use)."""
-    return f"{abs(x):.1f} percentage points" if abs(x) >= 0.05 else f"{abs(x):.2f} percentage points"
+    return f"{_points_number(x)} percentage points"
 
 
 def quantity(x: float, unit: str) -> str:
@@ -140,7 +145,7 @@ def headline_sentence(result: DomainResult, m: MeasureResult) -> str:
                     f"{_when(p)} ({percent(r.estimate)} {side}; 95% CI {percent(a)} to {percent(b)} {side})")
         else:
             size = (f"{points(r.estimate)} {side} than expected from the earlier trend {_when(p)} "
-                    f"(95% CI {abs(a):.1f} to {abs(b):.1f} points {side})")
+                    f"(95% CI {_points_number(a)} to {_points_number(b)} points {side})")
         return f"{lead} {verb} {size}."
     return (f"{lead} showed no clear change from the earlier trend {_when(p)}: the estimate was "
             f"{relative_text(p, r.estimate)} {_side(r.estimate)} than expected, and the 95% CI runs "

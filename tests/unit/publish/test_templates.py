@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 
@@ -11,6 +12,7 @@ from markdown_it import MarkdownIt
 
 from evaluation.publish.downloads import results_csv
 from evaluation.publish.templates import environment, myst_escape, role_text, target
+from evaluation.results.schema import DomainResult, Findings, MeasureResult, SPCSummary
 from evaluation.text import inert_terminal
 
 HOSTILE = [
@@ -67,9 +69,15 @@ def test_inert_terminal_strips_escape_sequences_and_controls():
 
 
 def test_results_csv_cells_cannot_start_a_formula():
-    m = {"measure_id": "M", "name": "=HYPERLINK(\"http://x\")", "headline": True, "status": "ok", "its": None,
-         "summary": "+1 -2 @SUM(A1)", "direction": "-lower", "spc": None}
-    r = {"site": "s", "domain": "d", "site_name": "@evil", "measures": [m]}
+    m = MeasureResult(measure_id="M", name="=HYPERLINK(\"http://x\")", unit="-1+1", value_type="count",
+                      direction_of_improvement="decrease", headline=True, designated_headline=True, status="ok",
+                      n_pre=60, n_post=40, direction="no clear change", spc=SPCSummary(variation_icon="\tcmd"),
+                      findings=Findings(headline="+1 -2 @SUM(A1)", interval="-"))
+    r = DomainResult(site="s", site_name="@evil", ods_code="=X", domain="d", domain_name="-lower",
+                     data_source="synthetic", intervention_date=dt.date(2022, 4, 1), intervention_label="\rgo",
+                     intervention_is_assumption=False, headline_measure="M", measures=[m])
     row = next(csv.DictReader(io.StringIO(results_csv([r]))))
     assert row["measure_name"] == "'=HYPERLINK(\"http://x\")" and row["summary"] == "'+1 -2 @SUM(A1)"
-    assert row["site_name"] == "'@evil" and row["direction"] == "'-lower"
+    assert row["site_name"] == "'@evil" and row["domain_name"] == "'-lower" and row["ods_code"] == "'=X"
+    assert row["spc_variation_icon"] == "'\tcmd"
+    assert row["n_months_before"] == "60" and row["intervention_date"] == "2022-04-01"  # numbers and dates as is
