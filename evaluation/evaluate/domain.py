@@ -11,14 +11,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site
+from evaluation.dictionary.months import parse_month
+from evaluation.dictionary.registry import NO_GO_LIVE, AnalysisFacts, Measure, Registry, Site, default_registry
 from evaluation.panel.frame import monthly_series
-
-#: Fewer months than this before go-live and the segmented regression is not fitted (Lopez Bernal et al.
-#: recommend enough pre-period points to estimate trend and seasonality; 12 is the minimum for a year).
-MIN_PRE_MONTHS = 12
-MIN_POST_MONTHS = 3
-COVID_PERIOD = ("2020-03-01", "2021-03-01")
 
 
 @dataclass
@@ -66,15 +61,7 @@ def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
             raise ValueError(f"site {site.id} has no go-live date in the registry; give one with "
                              "--intervention-date YYYY-MM")
         return site.intervention_date
-    if isinstance(value, dt.date):
-        day = value
-    else:
-        text = str(value).strip()
-        try:
-            day = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
-        except ValueError:
-            raise ValueError(f"intervention_date {value!r} is not a date; expected YYYY-MM or YYYY-MM-DD") from None
-    return day.replace(day=1)
+    return parse_month(value)
 
 
 def evaluate_measure(
@@ -84,16 +71,20 @@ def evaluate_measure(
     *,
     offset: float | None = None,
     keep_outliers: bool = False,
+    analysis: AnalysisFacts | None = None,
 ) -> MeasureEvaluation:
     """SPC and (for measures analysed by ITS) a segmented regression for one site's series.
 
     Months flagged as data-quality outliers (see :mod:`evaluation.panel.quality`) stay on the charts but are
-    left out of the model fit unless ``keep_outliers`` is true.
+    left out of the model fit unless ``keep_outliers`` is true. The minimum months and the COVID-19 window are
+    the data dictionary's (``analysis``, default: the registry's ``analysis.yaml``).
     """
     from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
     from evaluation.methods.spc import xmr
     from evaluation.panel.quality import exclude_outliers
 
+    analysis = analysis or default_registry().analysis
+    facts = analysis.its
     if series.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
     usable = series[series["value"].notna()]
@@ -124,11 +115,11 @@ def evaluate_measure(
             "over a year and a segmented regression would mislead"
         )
         return result
-    if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+    if n_pre < facts.min_pre_months or n_post < facts.min_post_months:
         result.status = "not_estimable"
         result.reason = (
             f"{n_pre} month(s) before and {n_post} after {go_live:%B %Y} in these files; the time series model "
-            f"needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after"
+            f"needs at least {facts.min_pre_months} before and {facts.min_post_months} after"
         )
         return result
     fit_rows = usable
@@ -142,10 +133,10 @@ def evaluate_measure(
         n_pre = int((fit_rows["period"] < go_live).sum())
         n_post = int((fit_rows["period"] >= go_live).sum())
         result.n_pre, result.n_post = n_pre, n_post
-        if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+        if n_pre < facts.min_pre_months or n_post < facts.min_post_months:
             result.status = "not_estimable"
-            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
-                             f"series model needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after")
+            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time series "
+                             f"model needs at least {facts.min_pre_months} before and {facts.min_post_months} after")
             return result
     fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
     exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
@@ -153,7 +144,7 @@ def evaluate_measure(
         fit_frame,
         intervention=go_live,
         value_type=measure.value_type,
-        covid=COVID_PERIOD,
+        covid=analysis.covid.months,
         offset=exposure,
     )
     result.status = "ok"
@@ -167,7 +158,7 @@ def evaluate_measure(
         result.covid_sensitivity = covid_sensitivity(fit_frame, intervention=go_live, value_type=measure.value_type)
     except ValueError as exc:
         result.caveats.append(f"The COVID-19 sensitivity analysis could not be run: {exc}.")
-    if n_post < 12:
+    if n_post < facts.early_days_months:
         result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
     return result
 
@@ -197,17 +188,14 @@ def evaluate_domain(
     for measure in registry.measures_for(domain_id):
         series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
         offset = site.population if measure.value_type == "count" else None
-        results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
+        results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers,
+                                        analysis=registry.analysis))
     ev = DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
     head = ev.headline
     if comparative and head.status == "ok":
         head.comparative = compare_with_pool(registry, panel, site, head.measure, intervention,
                                              keep_outliers=keep_outliers, min_coverage=min_coverage)
     return ev
-
-
-#: Fewer comparators than this and a synthetic control's placebo p-value cannot go below 1/6.
-MIN_COMPARATORS = 5
 
 
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
@@ -219,9 +207,10 @@ def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measu
 
     data = panel if keep_outliers else panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)]
     pool = comparator_pool(data, registry, measure.id, site.ods_code, min_coverage=min_coverage)
-    if len(pool) < MIN_COMPARATORS:
+    min_comparators = registry.analysis.comparators.min_comparators
+    if len(pool) < min_comparators:
         return {"status": "skipped", "reason": f"only {len(pool)} comparator organisation(s) with enough data; "
-                f"at least {MIN_COMPARATORS} are needed", "comparators": pool}
+                f"at least {min_comparators} are needed", "comparators": pool}
     out = site_vs_comparators(data[data["measure_id"] == measure.id], measure_id=measure.id, site_org=site.ods_code,
                               comparator_orgs=pool, intervention=pd.Timestamp(intervention),
                               value_type=measure.value_type)

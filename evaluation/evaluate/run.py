@@ -16,6 +16,7 @@ from evaluation.dictionary.registry import Registry, default_registry
 from evaluation.evaluate.domain import DomainEvaluation, compare_with_pool, evaluate_domain
 from evaluation.evaluate.record import domain_result
 from evaluation.panel.frame import ReadReport
+from evaluation.provenance import relative_path
 from evaluation.results.files import write_result
 from evaluation.results.schema import DomainResult
 
@@ -38,14 +39,6 @@ def resolve_data_dir(data_dir: str | Path | None, build_dir: str | Path = "build
     return path, "synthetic"
 
 
-def _relative(path: str, folder: Path) -> str:
-    """A path relative to the data folder, so results files do not depend on where the data live."""
-    try:
-        return Path(path).resolve().relative_to(folder).as_posix()
-    except ValueError:
-        return Path(path).name
-
-
 def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, measure_ids: list[str],
                  data_dir: Path) -> list[dict]:
     """The input files the site's rows came from, each with the digest of those rows (not of the whole file:
@@ -59,7 +52,7 @@ def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, 
     for r in reports:
         name = Path(r.path).name
         if (names == name).any():
-            inputs.append({"path": _relative(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
+            inputs.append({"path": relative_path(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
                            "layout": r.layout})
     return inputs
 
@@ -119,7 +112,7 @@ def record(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False
     quality = quality_summary(data.panel, data.reports, ev.site.ods_code, measure_ids, registry=data.registry)
     result = domain_result(
         ev, inputs=_inputs_used(data.panel, data.reports, ev.site.ods_code, measure_ids, data.folder),
-        input_files=[{**f, "path": _relative(f["path"], data.folder)} for f in quality["files"]],
+        input_files=[{**f, "path": relative_path(f["path"], data.folder)} for f in quality["files"]],
         quality=quality["measures"], keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage)
     path = write_result(result, data.build_dir / "results" / ev.site.id / f"{ev.domain_id}.json")
     return result, path

@@ -8,19 +8,18 @@ validated before anything runs).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from evaluation.dictionary.months import parse_month
 from evaluation.dictionary.registry import NO_GO_LIVE, ORG_SITE_PREFIX, Registry, organisation_code
 
 #: Models need at least this many months before the intervention (seasonality and trend need a year).
 MIN_MONTHS_BEFORE = 12
 #: ``--site all`` means every site in the registry.
 ALL_SITES = "all"
-_DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
 class ParameterError(ValueError):
@@ -29,15 +28,10 @@ class ParameterError(ValueError):
 
 def parse_intervention_date(text: str) -> pd.Timestamp:
     """``YYYY-MM`` or ``YYYY-MM-DD`` as the first day of its month; :class:`ParameterError` otherwise."""
-    m = _DATE.match(text.strip())
-    when = None
-    if m:
-        when = pd.to_datetime(text.strip() if m.group(3) else f"{text.strip()}-01", format="%Y-%m-%d", errors="coerce")
-    if when is None or pd.isna(when):
-        raise ParameterError(
-            f"intervention date {text!r} is not a date; expected YYYY-MM or YYYY-MM-DD (e.g. 2021-08)"
-        )
-    return pd.Timestamp(when.year, when.month, 1)
+    try:
+        return pd.Timestamp(parse_month(text))
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def check_run_parameters(

@@ -27,6 +27,7 @@ from pathlib import Path
 from evaluation.dictionary.registry import Registry, default_registry, organisation_site_id
 from evaluation.paths import NOTEBOOK_DIR
 from evaluation.pipeline import cache
+from evaluation.provenance import sha256_bytes
 
 #: Kernels started side by side can race for ZeroMQ ports (papermill#511); a start-up failure is retried.
 KERNEL_RETRIES = 2
@@ -492,7 +493,7 @@ def run_cross_site_job(build: Path, params: dict, source: str, outcomes: list[Ou
     job = CROSS_SITE_JOB
     results = sorted((build / "results").rglob("*.json"))
     snapshot = fingerprint or cache.panel_snapshot_path(Path(params["data_dir"]), build).stem
-    data = cache.sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
+    data = sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
     key = cache.job_key(template=notebook_dir / f"{job.domain}.ipynb",
                         parameters=_cache_parameters(job, params, source), data=data)
     entry = None if force else cache.lookup(build, job.site, job.domain, key)

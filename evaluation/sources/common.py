@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.panel.frame import ReadReport, sha256_file
+from evaluation.panel.frame import ReadReport
+from evaluation.provenance import sha256_file
 
 _BOM = b"\xef\xbb\xbf"
 # Values a publisher writes instead of a number when a figure is withheld for disclosure control.
