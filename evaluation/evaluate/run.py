@@ -1,8 +1,8 @@
-"""The computation a domain notebook runs, one call per step: load the site's panel, fit, compare, record.
+"""The computation a domain notebook runs, one call per step: load the site's panel, SPC, fit, compare, record.
 
-``load_site_panel`` -> ``fit`` -> ``compare`` -> ``record`` (or :func:`run_domain` for all four). Presentation
-(notices, tables, charts) is in :mod:`evaluation.publish.notebook_view`. Everything here is tested without a
-kernel.
+``load_site_panel`` -> ``spc`` -> ``fit`` -> ``compare`` -> ``record`` (or :func:`run_domain` for all of them).
+Presentation (notices, tables, charts) is in :mod:`evaluation.publish.notebook_view`. Everything here is tested
+without a kernel.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
-from evaluation.evaluate.domain import DomainEvaluation, compare_with_pool, evaluate_domain
+from evaluation.evaluate.domain import DomainEvaluation, compare_with_pool, describe_domain, fit_domain
 from evaluation.evaluate.record import domain_result
 from evaluation.panel.frame import ReadReport
 from evaluation.provenance import relative_path
@@ -87,10 +87,17 @@ def load_site_panel(site: str, domain: str, *, data_dir: str | Path | None = "",
     return SitePanel(registry, site, domain, panel, reports, folder, source, Path(build_dir))
 
 
-def fit(data: SitePanel, *, intervention_date: str = "", keep_outliers: bool = False) -> DomainEvaluation:
-    """SPC and the interrupted time series for every measure of the domain at the site (no comparisons yet)."""
-    return evaluate_domain(data.registry, data.panel, data.site, data.domain, intervention_date=intervention_date,
-                           data_source=data.source, keep_outliers=keep_outliers, comparative=False)
+def spc(data: SitePanel, *, intervention_date: str = "") -> DomainEvaluation:
+    """Every measure of the domain at the site as a Making Data Count XmR chart, limits recalculated at go-live
+    (the go-live month: ``intervention_date`` if given, else the registry's)."""
+    return describe_domain(data.registry, data.panel, data.site, data.domain, intervention_date=intervention_date,
+                           data_source=data.source)
+
+
+def fit(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False) -> DomainEvaluation:
+    """The interrupted time series of every measure analysed by ITS (with placebo dates and the COVID-19
+    sensitivity); ``ev`` is updated and returned."""
+    return fit_domain(data.registry, ev, keep_outliers=keep_outliers)
 
 
 def compare(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False,
@@ -142,7 +149,7 @@ def run_domain(
 ) -> DomainRun:
     """Every step for one site x domain; writes ``<build>/results/<site>/<domain>.json``."""
     data = load_site_panel(site, domain, data_dir=data_dir, build_dir=build_dir, registry=registry)
-    ev = fit(data, intervention_date=intervention_date, keep_outliers=keep_outliers)
+    ev = fit(data, spc(data, intervention_date=intervention_date), keep_outliers=keep_outliers)
     compare(data, ev, keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
     result, path = record(data, ev, keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage)
     return DomainRun(ev, result, data.reports, path, Path(build_dir) / "figures" / site / domain)
