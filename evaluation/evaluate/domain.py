@@ -12,14 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site
+from evaluation.dictionary.months import parse_month
+from evaluation.dictionary.registry import NO_GO_LIVE, AnalysisFacts, Measure, Registry, Site, default_registry
 from evaluation.panel.frame import monthly_series
-
-#: Fewer months than this before go-live and the segmented regression is not fitted (Lopez Bernal et al.
-#: recommend enough pre-period points to estimate trend and seasonality; 12 is the minimum for a year).
-MIN_PRE_MONTHS = 12
-MIN_POST_MONTHS = 3
-COVID_PERIOD = ("2020-03-01", "2021-03-01")
 
 
 @dataclass
@@ -67,33 +62,15 @@ def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
             raise ValueError(f"site {site.id} has no go-live date in the registry; give one with "
                              "--intervention-date YYYY-MM")
         return site.intervention_date
-    if isinstance(value, dt.date):
-        day = value
-    else:
-        text = str(value).strip()
-        try:
-            day = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
-        except ValueError:
-            raise ValueError(f"intervention_date {value!r} is not a date; expected YYYY-MM or YYYY-MM-DD") from None
-    return day.replace(day=1)
+    return parse_month(value)
 
 
-def evaluate_measure(
-    measure: Measure,
-    series: pd.DataFrame,
-    intervention: dt.date,
-    *,
-    offset: float | None = None,
-    keep_outliers: bool = False,
-) -> MeasureEvaluation:
-    """SPC and (for measures analysed by ITS) a segmented regression for one site's series.
+def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.date) -> MeasureEvaluation:
+    """The SPC (XmR) chart of one site's series, limits recalculated at go-live, with the data's caveats.
 
-    Months flagged as data-quality outliers (see :mod:`evaluation.panel.quality`) stay on the charts but are
-    left out of the model fit unless ``keep_outliers`` is true.
+    The result is ``descriptive`` (or ``not_in_data``) until :func:`fit_measure` fits the time series model.
     """
-    from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
     from evaluation.methods.spc import xmr
-    from evaluation.panel.quality import exclude_outliers
 
     if series.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
@@ -101,8 +78,6 @@ def evaluate_measure(
     if usable.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="every value suppressed or missing", series=series)
     go_live = pd.Timestamp(intervention)
-    n_pre = int((usable["period"] < go_live).sum())
-    n_post = int((usable["period"] >= go_live).sum())
     pre_len = int((series["period"] < go_live).sum())
     chart = xmr(
         series["value"].to_numpy(dtype=float),
@@ -117,19 +92,48 @@ def evaluate_measure(
     n_provisional = int((series["status"] == "provisional").sum())
     if n_provisional:
         caveats.append(f"{n_provisional} month(s) are provisional figures that may be revised.")
-    result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart, n_pre=n_pre, n_post=n_post,
-                               caveats=caveats)
+    result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart,
+                               n_pre=int((usable["period"] < go_live).sum()),
+                               n_post=int((usable["period"] >= go_live).sum()), caveats=caveats)
     if measure.analysis != "its":
         result.reason = (
             "described only: each value is a rolling 12-month total, so a step at go-live would be smeared "
             "over a year and a segmented regression would mislead"
         )
-        return result
-    if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+    return result
+
+
+def fit_measure(
+    result: MeasureEvaluation,
+    intervention: dt.date,
+    *,
+    offset: float | None = None,
+    keep_outliers: bool = False,
+    analysis: AnalysisFacts | None = None,
+) -> MeasureEvaluation:
+    """The segmented regression (with placebo dates and the COVID-19 sensitivity) of a described measure
+    analysed by ITS; ``result`` is updated and returned (other measures are returned unchanged).
+
+    Months flagged as data-quality outliers (see :mod:`evaluation.panel.quality`) stay on the charts but are
+    left out of the model fit unless ``keep_outliers`` is true. The minimum months and the COVID-19 window are
+    the data dictionary's (``analysis``, default: the registry's ``analysis.yaml``).
+    """
+    from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
+    from evaluation.panel.quality import exclude_outliers
+
+    if result.status != "descriptive" or result.xmr is None or result.measure.analysis != "its":
+        return result  # nothing to model, or fitted already
+    measure = result.measure
+    analysis = analysis or default_registry().analysis
+    facts = analysis.its
+    go_live = pd.Timestamp(intervention)
+    usable = result.series[result.series["value"].notna()]
+    n_pre, n_post = result.n_pre, result.n_post
+    if n_pre < facts.min_pre_months or n_post < facts.min_post_months:
         result.status = "not_estimable"
         result.reason = (
             f"{n_pre} month(s) before and {n_post} after {go_live:%B %Y} in these files; the time series model "
-            f"needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after"
+            f"needs at least {facts.min_pre_months} before and {facts.min_post_months} after"
         )
         return result
     fit_rows = usable
@@ -143,10 +147,10 @@ def evaluate_measure(
         n_pre = int((fit_rows["period"] < go_live).sum())
         n_post = int((fit_rows["period"] >= go_live).sum())
         result.n_pre, result.n_post = n_pre, n_post
-        if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+        if n_pre < facts.min_pre_months or n_post < facts.min_post_months:
             result.status = "not_estimable"
-            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
-                             f"series model needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after")
+            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time series "
+                             f"model needs at least {facts.min_pre_months} before and {facts.min_post_months} after")
             return result
     degenerate = degenerate_series_reason(fit_rows, go_live)
     if degenerate:
@@ -159,7 +163,7 @@ def evaluate_measure(
             fit_frame,
             intervention=go_live,
             value_type=measure.value_type,
-            covid=COVID_PERIOD,
+            covid=analysis.covid.months,
             offset=exposure,
         )
     except (ValueError, np.linalg.LinAlgError) as exc:
@@ -183,7 +187,7 @@ def evaluate_measure(
         result.covid_sensitivity = covid_sensitivity(fit_frame, intervention=go_live, value_type=measure.value_type)
     except ValueError as exc:
         result.caveats.append(f"The COVID-19 sensitivity analysis could not be run: {exc}.")
-    if n_post < 12:
+    if n_post < facts.early_days_months:
         result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
     return result
 
@@ -212,6 +216,25 @@ def degenerate_series_reason(rows: pd.DataFrame, go_live: pd.Timestamp) -> str:
     return ""
 
 
+def describe_domain(registry: Registry, panel: pd.DataFrame, site_id: str, domain_id: str, *,
+                    intervention_date: str | dt.date | None = None, data_source: str = "synthetic") -> DomainEvaluation:
+    """Every measure of ``domain_id`` at ``site_id`` described by its SPC chart (no models yet)."""
+    site = registry.site(site_id)
+    domain = registry.domain(domain_id)
+    intervention = parse_intervention(intervention_date, site)
+    measures = [describe_measure(m, monthly_series(panel, site.ods_code, m.id, m.period_type), intervention)
+                for m in registry.measures_for(domain_id)]
+    return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, measures)
+
+
+def fit_domain(registry: Registry, ev: DomainEvaluation, *, keep_outliers: bool = False) -> DomainEvaluation:
+    """Fit the time series model of every described measure analysed by ITS (``ev`` is updated and returned)."""
+    for m in ev.measures:
+        offset = ev.site.population if m.measure.value_type == "count" else None
+        fit_measure(m, ev.intervention_date, offset=offset, keep_outliers=keep_outliers, analysis=registry.analysis)
+    return ev
+
+
 def evaluate_domain(
     registry: Registry,
     panel: pd.DataFrame,
@@ -224,26 +247,34 @@ def evaluate_domain(
     comparative: bool = True,
     min_coverage: float = 0.8,
 ) -> DomainEvaluation:
-    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel.
+    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel: describe, fit and compare.
 
     The headline measure (the designated one, or the first that could be estimated) is also compared with
     the comparator pool (:func:`evaluation.evaluate.comparators.comparator_pool`) by comparative ITS and synthetic
     control, unless ``comparative`` is false.
     """
-    site = registry.site(site_id)
-    domain = registry.domain(domain_id)
-    intervention = parse_intervention(intervention_date, site)
-    results = []
-    for measure in registry.measures_for(domain_id):
-        series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
-        offset = site.population if measure.value_type == "count" else None
-        results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
-    ev = DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
+    ev = describe_domain(registry, panel, site_id, domain_id, intervention_date=intervention_date,
+                         data_source=data_source)
+    fit_domain(registry, ev, keep_outliers=keep_outliers)
     head = ev.headline
     if comparative and head.status == "ok":
-        head.comparative = compare_with_pool(registry, panel, site, head.measure, intervention,
+        head.comparative = compare_with_pool(registry, panel, ev.site, head.measure, ev.intervention_date,
                                              keep_outliers=keep_outliers, min_coverage=min_coverage)
     return ev
+
+
+def evaluate_measure(
+    measure: Measure,
+    series: pd.DataFrame,
+    intervention: dt.date,
+    *,
+    offset: float | None = None,
+    keep_outliers: bool = False,
+    analysis: AnalysisFacts | None = None,
+) -> MeasureEvaluation:
+    """SPC and (for measures analysed by ITS) a segmented regression for one site's series."""
+    return fit_measure(describe_measure(measure, series, intervention), intervention, offset=offset,
+                       keep_outliers=keep_outliers, analysis=analysis)
 
 
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,

@@ -1,8 +1,8 @@
-"""The computation a domain notebook runs, one call per step: load the site's panel, fit, compare, record.
+"""The computation a domain notebook runs, one call per step: load the site's panel, SPC, fit, compare, record.
 
-``load_site_panel`` -> ``fit`` -> ``compare`` -> ``record`` (or :func:`run_domain` for all four). Presentation
-(notices, tables, charts) is in :mod:`evaluation.publish.notebook_view`. Everything here is tested without a
-kernel.
+``load_site_panel`` -> ``spc`` -> ``fit`` -> ``compare`` -> ``record`` (or :func:`run_domain` for all of them).
+Presentation (notices, tables, charts) is in :mod:`evaluation.publish.notebook_view`. Everything here is tested
+without a kernel.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
-from evaluation.evaluate.domain import DomainEvaluation, compare_with_pool, evaluate_domain
+from evaluation.evaluate.domain import DomainEvaluation, compare_with_pool, describe_domain, fit_domain
 from evaluation.evaluate.record import domain_result
 from evaluation.panel.frame import ReadReport
 from evaluation.paths import build_folder
+from evaluation.provenance import relative_path
 from evaluation.results.files import write_result
 from evaluation.results.schema import DomainResult
 
@@ -44,14 +45,6 @@ def resolve_data_dir(data_dir: str | Path | list | None, build_dir: str | Path =
     return path, "synthetic"
 
 
-def _relative(path: str, folder: Path) -> str:
-    """A path relative to the data folder, so results files do not depend on where the data live."""
-    try:
-        return Path(path).resolve().relative_to(folder).as_posix()
-    except ValueError:
-        return Path(path).name
-
-
 def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, measure_ids: list[str],
                  data_dir: Path) -> list[dict]:
     """The input files the site's rows came from, each with the digest of those rows (not of the whole file:
@@ -65,7 +58,7 @@ def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, 
     for r in reports:
         name = Path(r.path).name
         if (names == name).any():
-            inputs.append({"path": _relative(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
+            inputs.append({"path": relative_path(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
                            "layout": r.layout})
     return inputs
 
@@ -101,10 +94,17 @@ def load_site_panel(site: str, domain: str, *, data_dir: str | Path | None = "",
     return SitePanel(registry, site, domain, panel, reports, folder, source, Path(build_dir))
 
 
-def fit(data: SitePanel, *, intervention_date: str = "", keep_outliers: bool = False) -> DomainEvaluation:
-    """SPC and the interrupted time series for every measure of the domain at the site (no comparisons yet)."""
-    return evaluate_domain(data.registry, data.panel, data.site, data.domain, intervention_date=intervention_date,
-                           data_source=data.source, keep_outliers=keep_outliers, comparative=False)
+def spc(data: SitePanel, *, intervention_date: str = "") -> DomainEvaluation:
+    """Every measure of the domain at the site as a Making Data Count XmR chart, limits recalculated at go-live
+    (the go-live month: ``intervention_date`` if given, else the registry's)."""
+    return describe_domain(data.registry, data.panel, data.site, data.domain, intervention_date=intervention_date,
+                           data_source=data.source)
+
+
+def fit(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False) -> DomainEvaluation:
+    """The interrupted time series of every measure analysed by ITS (with placebo dates and the COVID-19
+    sensitivity); ``ev`` is updated and returned."""
+    return fit_domain(data.registry, ev, keep_outliers=keep_outliers)
 
 
 def compare(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False,
@@ -126,7 +126,7 @@ def record(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False
     quality = quality_summary(data.panel, data.reports, ev.site.ods_code, measure_ids, registry=data.registry)
     result = domain_result(
         ev, inputs=_inputs_used(data.panel, data.reports, ev.site.ods_code, measure_ids, data.folder),
-        input_files=[{**f, "path": _relative(f["path"], data.folder)} for f in quality["files"]],
+        input_files=[{**f, "path": relative_path(f["path"], data.folder)} for f in quality["files"]],
         quality=quality["measures"], keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage)
     path = write_result(result, data.build_dir / "results" / ev.site.id / f"{ev.domain_id}.json")
     return result, path
@@ -157,7 +157,7 @@ def run_domain(
     """Every step for one site x domain; writes ``<build>/results/<site>/<domain>.json``."""
     build_dir = build_folder(build_dir)  # "build" in a notebook opened from notebooks/ is the repository's
     data = load_site_panel(site, domain, data_dir=data_dir, build_dir=build_dir, registry=registry)
-    ev = fit(data, intervention_date=intervention_date, keep_outliers=keep_outliers)
+    ev = fit(data, spc(data, intervention_date=intervention_date), keep_outliers=keep_outliers)
     compare(data, ev, keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
     result, path = record(data, ev, keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage)
     return DomainRun(ev, result, data.reports, path, Path(build_dir) / "figures" / site / domain)

@@ -9,7 +9,6 @@ validated before anything runs).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the command line imports this module before any check: keep it free of pandas
     import pandas as pd
 
+from evaluation.dictionary.months import parse_month
 from evaluation.dictionary.registry import (
     NO_GO_LIVE,
     ORG_SITE_PREFIX,
@@ -27,7 +27,6 @@ from evaluation.dictionary.registry import (
 
 #: ``--site all`` means every site in the registry.
 ALL_SITES = "all"
-_DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 
 
 class ParameterError(ValueError):
@@ -97,32 +96,20 @@ def check_data_folder(data_dir: str | Path | None) -> None:
 
 def _check_date_form(text: str) -> None:
     """The date's form without pandas (a refusal must not pay for importing it)."""
-    import datetime as dt
-
-    m = _DATE.match(text.strip())
     try:
-        if m is None:
-            raise ValueError
-        dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1))
-    except ValueError:
-        raise ParameterError(
-            f"intervention date {text!r} is not a date; expected YYYY-MM or YYYY-MM-DD (e.g. 2021-08)"
-        ) from None
+        parse_month(text)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def parse_intervention_date(text: str) -> pd.Timestamp:
     """``YYYY-MM`` or ``YYYY-MM-DD`` as the first day of its month; :class:`ParameterError` otherwise."""
     import pandas as pd
 
-    m = _DATE.match(text.strip())
-    when = None
-    if m:
-        when = pd.to_datetime(text.strip() if m.group(3) else f"{text.strip()}-01", format="%Y-%m-%d", errors="coerce")
-    if when is None or pd.isna(when):
-        raise ParameterError(
-            f"intervention date {text!r} is not a date; expected YYYY-MM or YYYY-MM-DD (e.g. 2021-08)"
-        )
-    return pd.Timestamp(when.year, when.month, 1)
+    try:
+        return pd.Timestamp(parse_month(text))
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def check_run_parameters(

@@ -28,6 +28,7 @@ from evaluation.dictionary.registry import Registry, default_registry, organisat
 from evaluation.paths import BUILD_DIR, NOTEBOOK_DIR
 from evaluation.pipeline import cache, manifest
 from evaluation.pipeline.lifetime import BuildLock, kernel_preexec, kill_children, stop_on_sigterm, worker_initializer
+from evaluation.provenance import sha256_bytes
 
 #: Kernels started side by side can race for ZeroMQ ports (papermill#511); a start-up failure is retried.
 KERNEL_RETRIES = 2
@@ -632,7 +633,7 @@ def run_cross_site_job(build: Path, params: dict, source: str, outcomes: list[Ou
     results = sorted(Path(p) for p in results_files if Path(p).is_file())
     params = {**params, "results_files": [str(p) for p in results]}
     snapshot = fingerprint or cache.panel_snapshot_path(Path(params["data_dir"]), build).stem
-    data = cache.sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
+    data = sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
     key = cache.job_key(template=notebook_dir / f"{job.domain}.ipynb",
                         parameters=_cache_parameters(job, params, source), data=data)
     entry = None if force else cache.lookup(build, job.site, job.domain, key)

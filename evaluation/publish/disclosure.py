@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evaluation.dictionary.registry import DICTIONARY_DIR, RegistryError, read_yaml
+from evaluation.provenance import relative_path
 
 RULES_FILE = "disclosure.yaml"
 
@@ -542,7 +543,7 @@ def check_html(path: Path | str, root: Path | str | None = None, rules: Disclosu
     """Published counts in one HTML page that break the rule (page named relative to ``root``)."""
     rules = rules or default_rules()
     path = Path(path)
-    page = _relative(path, root)
+    page = relative_path(path, root, default=path.as_posix() if root is not None else None)
     scanner = _PageScanner()
     scanner.feed(path.read_text(encoding="utf-8", errors="replace"))
     scanner.close()
@@ -605,7 +606,7 @@ def check_csv(path: Path | str, root: Path | str | None = None, rules: Disclosur
     """Published counts in one CSV download that break the rule (England-level rows are exempt)."""
     rules = rules or default_rules()
     path = Path(path)
-    page = _relative(path, root)
+    page = relative_path(path, root, default=path.as_posix() if root is not None else None)
     wanted = {c.lower() for c in rules.count_columns}
     org_names = {c.lower() for c in rules.exemptions.org_columns}
     england = {c.lower() for c in rules.exemptions.england_codes}
@@ -632,19 +633,9 @@ def check_csv(path: Path | str, root: Path | str | None = None, rules: Disclosur
     return found
 
 
-def _relative(path: Path, root: Path | str | None) -> str:
-    if root is None:
-        return path.name
-    try:
-        return path.resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 #: The file types the checker reads, by suffix: pages, downloads (tables and data), and chart files.
 PAGE_SUFFIXES = (".html", ".htm")
 DOWNLOAD_SUFFIXES = (".csv", ".tsv", ".json", ".ipynb", ".svg")
-
 
 def scan_tree(paths: Iterable[Path | str], rules: DisclosureRules | None = None) -> DisclosureReport:
     """Check every published page and download under each path (a folder or a single file).
@@ -670,7 +661,7 @@ def scan_tree(paths: Iterable[Path | str], rules: DisclosureRules | None = None)
                 report.violations += check_html(f, root, rules)
             elif suffix in DOWNLOAD_SUFFIXES:
                 report.downloads += 1
-                page = _relative(f, root)
+                page = relative_path(f, root, f.as_posix())
                 if suffix in (".csv", ".tsv"):
                     report.violations += check_delimited(f, page, rules)
                 elif suffix == ".svg":

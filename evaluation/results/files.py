@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from evaluation.atomic import write_text_atomic
-from evaluation.results.schema import DomainResult
+from evaluation.results.schema import CrossSiteResult, DomainResult
 
 
 def write_json(data: dict | list, path: Path | str) -> Path:
@@ -35,3 +35,13 @@ def read_result(path: Path | str) -> DomainResult:
 def read_results(results_dir: Path | str) -> list[DomainResult]:
     """Every results file under ``results_dir``, sorted by site then domain."""
     return [read_result(f) for f in sorted(Path(results_dir).glob("*/*.json"))]
+
+
+def write_cross_site(result: CrossSiteResult, path: Path | str) -> Path:
+    """Write ``cross_site.json``."""
+    return write_json(result.model_dump(mode="json"), path)
+
+
+def read_cross_site(path: Path | str) -> CrossSiteResult:
+    """``cross_site.json``, validated."""
+    return CrossSiteResult.model_validate_json(Path(path).read_text(encoding="utf-8"))

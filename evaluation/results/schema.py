@@ -336,3 +336,158 @@ def json_schema() -> dict:
     schema = DomainResult.model_json_schema(mode="serialization")
     schema["$id"] = "results.schema.json"
     return schema
+
+
+# --- cross-site synthesis: build/synthesis/cross_site.json ----------------------------------------------------
+
+
+class PooledEstimate(Interval):
+    """The random-effects pooled step change on the natural scale, with its link-scale standard error."""
+
+    se: Num = None
+
+
+class SiteStep(Interval):
+    """One site's step change as it entered the meta-analysis, with its weight."""
+
+    label: str
+    se: Num = None
+    weight: Num = None
+
+
+class PredictionInterval(_Model):
+    """Where a new site like these could expect its step change to lie (95%)."""
+
+    low: Num
+    high: Num
+
+
+class Heterogeneity(_Model):
+    tau2: Num
+    tau: Num
+    i2: Num
+    q: Num
+    df: int
+    p_value: PValue
+
+
+class MetaAnalysis(_Model):
+    """Random-effects meta-analysis of the sites' step changes for one measure, with its sentence."""
+
+    measure_id: str
+    name: str
+    domain: str
+    value_type: Literal["count", "proportion", "rate"]
+    scale: Scale
+    link: str
+    method: str
+    ci_method: str
+    k: int
+    pooled: PooledEstimate
+    prediction_interval: PredictionInterval | None = None
+    heterogeneity: Heterogeneity
+    sites: list[SiteStep]
+    excluded: list[str] = Field(default_factory=list)
+    sentence: str = Field("", description="made by evaluation.results.sentences.meta_sentence; never says odds")
+
+
+class DiDEstimate(_Model):
+    """A staggered difference-in-differences effect on the link scale (placebo inference; analytic beside it),
+    with ``natural`` on the measure's natural scale."""
+
+    estimate: Num = None
+    se: Num = None
+    ci_low: Num = None
+    ci_high: Num = None
+    p_value: PValue = None
+    se_analytic: Num = None
+    ci_low_analytic: Num = None
+    ci_high_analytic: Num = None
+    natural: Interval | None = None
+
+
+class DiDCell(_Model):
+    """One cohort's (``group``) or one event time's (``event_time``) effect."""
+
+    att: Num = None
+    se: Num = None
+    ci_low: Num = None
+    ci_high: Num = None
+    p_value: PValue = None
+    se_analytic: Num = None
+    ci_low_analytic: Num = None
+    ci_high_analytic: Num = None
+    group: str | None = None
+    n_units: int | None = None
+    event_time: int | None = None
+    post: bool | None = None
+    natural: Interval | None = None
+
+
+class DiDGroupEffects(_Model):
+    overall: DiDEstimate
+    by_group: list[DiDCell] = Field(default_factory=list)
+
+
+class DiDEventEffects(_Model):
+    overall: DiDEstimate
+    by_event_time: list[DiDCell] = Field(default_factory=list, description="event times -24 to 24")
+
+
+class LibraryWald(_Model):
+    test: str
+    statistic: Num = None
+    p_value: PValue = None
+    note: str | None = None
+
+
+class Pretrend(_Model):
+    """The test that the sites and comparators were not already diverging before go-live."""
+
+    test: str
+    statistic: Num = None
+    df: int | None = None
+    p_value: PValue = None
+    n_cells: int | None = None
+    n_reference: int | None = None
+    window_periods: int | None = None
+    max_abs_pre_att: Num = None
+    library_wald: LibraryWald | None = None
+
+
+class StaggeredDiD(_Model):
+    """Callaway and Sant'Anna's staggered difference-in-differences for one domain's headline measure."""
+
+    status: Literal["ok", "skipped"]
+    reason: str = ""
+    measure_id: str | None = None
+    name: str | None = None
+    n_comparators: int | None = None
+    value_type: Literal["count", "proportion", "rate"] | None = None
+    scale: Scale | None = None
+    link: str | None = None
+    simple: DiDEstimate | None = None
+    group: DiDGroupEffects | None = None
+    event_time: DiDEventEffects | None = None
+    pretrend: Pretrend | None = None
+    sites: dict[str, dt.date] = Field(default_factory=dict, description="ODS code -> go-live month")
+    comparators_requested: list[str] = Field(default_factory=list)
+    info: dict[str, str | int | float | bool | None | list[str] | dict[str, list[str]]] = Field(
+        default_factory=dict, description="the estimator's settings, as the method reports them")
+
+
+class CrossSiteResult(_Model):
+    """The cross-site synthesis: ``build/synthesis/cross_site.json``."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    data_source: Literal["synthetic", "published"]
+    sites: list[str]
+    meta_analysis: dict[str, MetaAnalysis] = Field(default_factory=dict, description="keyed by measure id")
+    staggered_did: dict[str, StaggeredDiD] = Field(default_factory=dict, description="keyed by measure id")
+
+
+def cross_site_json_schema() -> dict:
+    """The JSON Schema of ``cross_site.json``, as committed in ``cross_site.schema.json``."""
+    schema = CrossSiteResult.model_json_schema(mode="serialization")
+    schema["$id"] = "cross_site.schema.json"
+    return schema

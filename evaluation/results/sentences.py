@@ -17,6 +17,7 @@ from evaluation.results.schema import (
     Interval,
     ITSSummary,
     MeasureResult,
+    MetaAnalysis,
     Primary,
     Reading,
 )
@@ -271,17 +272,41 @@ def findings(result: DomainResult, m: MeasureResult) -> Findings:
                     easy_read=easy_read_sentences(m))
 
 
-def meta_sentence(name: str, k: int, scale: str, pooled: Interval, i2: float,
-                  prediction: tuple[float, float] | None = None) -> str:
-    """One plain-English sentence on the sites' pooled step change and how much they differ."""
-    side = excludes(pooled, NULL[scale])
-    est = f"{step_change(pooled, scale)} (95% CI {step_range(pooled, scale)})"
+def _pooled_size(x: float, scale: str) -> str:
+    """A pooled value as a change in words ("12% lower", "0.4 percentage points higher")."""
+    return f"{_step_size(x, scale)} {_side(x - NULL[scale])}"
+
+
+def meta_sentence(meta: MetaAnalysis) -> str:
+    """One plain-English sentence on the sites' pooled step change and how much they differ.
+
+    Counts (rate ratios) are given in percent and rates (differences) in percentage points. A proportion's
+    model scale is the odds ratio, which converts to percentage points only at a known baseline: its pooled
+    change is given in words (higher, lower or no clear change), never as odds.
+    """
+    name = meta.name[0].lower() + meta.name[1:]
+    subject = name if meta.value_type == "count" else f"the {name}"
+    lead = f"Across {meta.k} {'site' if meta.k == 1 else 'sites'}, {subject}"
+    p, scale = meta.pooled, meta.scale
+    side = excludes(p, NULL[scale])
+    spread = "little" if meta.heterogeneity.i2 < 0.3 else "moderately" if meta.heterogeneity.i2 < 0.6 else "a lot"
+    differ = f" The sites differ {spread} (I\u00b2 = {meta.heterogeneity.i2 * 100:.0f}%)."
+    pi = meta.prediction_interval
+    if scale == "odds_ratio":
+        verdict = (f"{lead} showed no clear change at go-live on average: the data are consistent with no change."
+                   if side is None else f"{lead} was {side} after go-live than the earlier trend predicted, on "
+                   "average (the 95% confidence interval does not include no change).")
+        new_site = ""
+        if pi is not None:
+            covers = pi.low <= NULL[scale] <= pi.high
+            new_site = (" A new site like these could see a rise, a fall or no change (95% prediction interval)."
+                        if covers else f" A new site like these could also expect it to be {side or 'different'}.")
+        return verdict + differ + new_site
+    est = f"{_pooled_size(p.estimate, scale)} (95% CI {step_range(p, scale)})"
     verdict = ("no clear change on average: the data are consistent with no change" if side is None
                else "a change on average")
-    spread = "little" if i2 < 0.3 else "moderately" if i2 < 0.6 else "a lot"
-    pi = ""
-    if prediction is not None:
-        pi = (f" A new site like these could expect anything from {prediction[0]:.2f} to {prediction[1]:.2f} "
-              "(95% prediction interval).")
-    return (f"Across {k} {'site' if k == 1 else 'sites'}, {name[0].lower() + name[1:]} showed {verdict}; pooled "
-            f"step change {est}. The sites differ {spread} (I\u00b2 = {i2 * 100:.0f}%).{pi}")
+    new_site = ""
+    if pi is not None:
+        new_site = (f" A new site like these could expect anything from {_pooled_size(pi.low, scale)} to "
+                    f"{_pooled_size(pi.high, scale)} (95% prediction interval).")
+    return f"{lead} showed {verdict}; pooled step change at go-live {est}.{differ}{new_site}"

@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.dictionary.registry import Layout, Registry, default_registry
-from evaluation.panel.frame import PANEL_COLUMNS, PANEL_KEY, ReadReport, ReadResult, combine_panels, sha256_file
+from evaluation.panel.frame import PANEL_COLUMNS, PANEL_KEY, ReadReport, ReadResult, combine_panels
 from evaluation.panel.quality import flag_outliers
+from evaluation.provenance import sha256_file
 from evaluation.sources.common import (
     CsvSource,
     SourceError,

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.dictionary.inputs import already_suppressed_marks, max_decompressed_bytes
-from evaluation.panel.frame import ReadReport, sha256_file
+from evaluation.panel.frame import ReadReport
+from evaluation.provenance import sha256_file
 
 _BOM = b"\xef\xbb\xbf"
 #: Values a publisher writes instead of a number when a figure is withheld for disclosure control
