@@ -186,8 +186,9 @@ class NotebookView:
             vt = m.measure.value_type
             alt = (f"Interrupted time series chart of {name.lower()} at {site}: observed values, the model and "
                    f"the expected values without the change with a 95% band. {found[mid].headline}")
-            fig = charts.its_chart(chart_data.its_frame_for_publication(m.its.frame, m.series, vt), title=f"{name}: {site} (interrupted "
-                                   "time series)", ylabel=m.measure.unit, intervention=ev.intervention_date)
+            frame = chart_data.its_frame_for_publication(m.its.frame, m.series, vt)
+            fig = charts.its_chart(frame, title=f"{name}: {site} (interrupted time series)", ylabel=m.measure.unit,
+                                   intervention=ev.intervention_date)
             out.append(self._chart(f"{mid}_its", fig, alt, "Segmented regression with seasonality and a COVID-19 "
                                    "term; dashed line: expected without the change."))
             if m.its.residuals is None:
