@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evaluation.atomic import write_text_atomic
 from evaluation.paths import DICTIONARY_DIR
-from evaluation.pipeline.cache import sha256_path
+from evaluation.provenance import sha256_file
 
 MANIFEST_NAME = "run_manifest.json"
 SCHEMA_PATH = DICTIONARY_DIR / "schemas" / "run_manifest.schema.json"
@@ -157,7 +157,7 @@ def verified(manifest: RunManifest, build: Path) -> RunManifest:
                 f = Path(build) / rel
                 if not f.is_file():
                     problem = f"{what} {rel} was deleted after the run"
-                elif sha256_path(f) != digest:
+                elif sha256_file(f) != digest:
                     problem = f"{what} {rel} was rewritten after the run (by another run?)"
                 if problem:
                     break

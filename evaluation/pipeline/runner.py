@@ -28,7 +28,7 @@ from evaluation.dictionary.registry import Registry, default_registry, organisat
 from evaluation.paths import BUILD_DIR, NOTEBOOK_DIR
 from evaluation.pipeline import cache, manifest
 from evaluation.pipeline.lifetime import BuildLock, kernel_preexec, kill_children, stop_on_sigterm, worker_initializer
-from evaluation.provenance import sha256_bytes
+from evaluation.provenance import sha256_bytes, sha256_file
 
 #: Kernels started side by side can race for ZeroMQ ports (papermill#511); a start-up failure is retried.
 KERNEL_RETRIES = 2
@@ -589,9 +589,9 @@ def build_manifest(summary: RunSummary, prep: Prepared, build: Path) -> manifest
             data_source=prep.source if cross else prep.site_sources.get(o.site, prep.source),
             inputs=manifest.input_files_for((p, h) for p, h, _ in inputs),
             results_file=_relative_to(results, build) if ok else "",
-            results_sha256=cache.sha256_path(results) if ok else "",
+            results_sha256=sha256_file(results) if ok else "",
             notebook=_relative_to(notebook, build) if notebook.is_file() else "",
-            notebook_sha256=cache.sha256_path(notebook) if notebook.is_file() else "",
+            notebook_sha256=sha256_file(notebook) if notebook.is_file() else "",
             cached=o.cached, seconds=round(o.seconds, 3)))
     params = {k: v for k, v in summary.parameters.items() if k != "build_dir"}
     return manifest.RunManifest(data_dir=summary.data_dir, data_source=summary.data_source,
@@ -716,9 +716,9 @@ def merge_shards(shard_dirs: list[Path | str], build_dir: Path | str, *, progres
         shard_entries.append(manifest.Analysis(
             site=cross.site, domain=cross.domain, status="ok" if ok else "failed", reason=cross.error,
             data_source=first["data_source"], results_file=_relative_to(results, build) if ok else "",
-            results_sha256=cache.sha256_path(results) if ok else "",
+            results_sha256=sha256_file(results) if ok else "",
             notebook=_relative_to(nb, build) if nb.is_file() else "",
-            notebook_sha256=cache.sha256_path(nb) if nb.is_file() else "", cached=cross.cached))
+            notebook_sha256=sha256_file(nb) if nb.is_file() else "", cached=cross.cached))
     shard_entries.sort(key=lambda a: (a.site, a.domain))
     manifest.write_manifest(build, manifest.RunManifest(
         data_dir=first["data_dir"], data_source=first["data_source"],

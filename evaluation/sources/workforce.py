@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
-from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, sha256_file, sort_panel
+from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, sort_panel
+from evaluation.provenance import sha256_file
 from evaluation.sources.common import SourceError
 
 LAYOUT = "workforce_staff_in_post"
