@@ -3,12 +3,15 @@ staggered difference-in-differences table, all read from the typed :class:`Cross
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from evaluation.publish.chart_output import Chart
 from evaluation.publish.notebook_view import SYNTHETIC_NOTICE
+from evaluation.publish.notebook_view import TEMPLATE as NOTEBOOK
+from evaluation.publish.templates import render_macro
 from evaluation.results.schema import CrossSiteResult, MetaAnalysis
+
+TEMPLATE = "cross_site.html.j2"
 
 
 class CrossSiteView:
@@ -24,9 +27,7 @@ class CrossSiteView:
 
     def notice_html(self) -> str:
         """A banner for synthetic data (empty for published data)."""
-        if not self.synthetic:
-            return ""
-        return f'<div class="admonition warning synthetic-notice"><p>{html.escape(SYNTHETIC_NOTICE)}</p></div>'
+        return str(render_macro(NOTEBOOK, "notice", SYNTHETIC_NOTICE)) if self.synthetic else ""
 
     def measure_ids(self) -> list[str]:
         """The measures pooled, in a stable order."""
@@ -35,7 +36,12 @@ class CrossSiteView:
     def measure_html(self, measure_id: str) -> str:
         """A measure's heading and its pooled finding in one sentence."""
         meta = self.result.meta_analysis[measure_id]
-        return f'<h3 id="meta-{measure_id.lower()}">{html.escape(meta.name)}</h3><p>{html.escape(meta.sentence)}</p>'
+        return str(render_macro(TEMPLATE, "measure", measure_id, meta.name, meta.sentence,
+                                [s.label for s in meta.sites]))
+
+    def explainer_html(self) -> str:
+        """One paragraph on what pooling means and why the all-sites table can differ from the pooled figure."""
+        return str(render_macro(TEMPLATE, "explainer"))
 
     def forest_chart(self, measure_id: str) -> Chart:
         """The forest plot of one measure: each site's step change with its interval, and the pooled diamond."""
@@ -55,23 +61,19 @@ class CrossSiteView:
                      "diamond: pooled estimate.", files)
 
     def staggered_html(self) -> str:
-        """A table of the staggered difference-in-differences results per headline measure."""
+        """A table of the staggered difference-in-differences results per headline measure (the method and its
+        pre-trend tests under technical detail)."""
         rows = []
         for mid, s in sorted(self.result.staggered_did.items()):
             if s.status != "ok":
-                rows.append(f"<tr><th scope='row'>{html.escape(mid)}</th><td colspan='3'>"
-                            f"{html.escape(s.reason)}</td></tr>")
+                rows.append({"name": s.name or mid, "reason": s.reason})
                 continue
             nat = s.simple.natural or s.simple
-            pre = s.pretrend.p_value if s.pretrend is not None and s.pretrend.p_value is not None else float("nan")
-            est = f"{nat.estimate:.2f} ({nat.ci_low:.2f} to {nat.ci_high:.2f})"
-            rows.append(f"<tr><th scope='row'>{html.escape(s.name or mid)}</th><td>{est}</td>"
-                        f"<td>{s.n_comparators}</td><td>{pre:.2f}</td></tr>")
-        return ("<table class='table eval-table'><caption>Staggered difference-in-differences (Callaway and "
-                "Sant'Anna): average effect after go-live across the sites, against never-treated comparator "
-                "providers</caption><thead><tr><th scope='col'>Measure</th><th scope='col'>Average effect "
-                "(95% CI), natural scale</th><th scope='col'>Comparators</th><th scope='col'>Pre-trend test "
-                "p-value</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            pre = s.pretrend.p_value if s.pretrend is not None and s.pretrend.p_value is not None else None
+            rows.append({"name": s.name or mid, "reason": "", "n_comparators": s.n_comparators,
+                         "estimate": f"{nat.estimate:.2f} ({nat.ci_low:.2f} to {nat.ci_high:.2f})",
+                         "pretrend": "not available" if pre is None else f"{pre:.2f}"})
+        return str(render_macro(TEMPLATE, "staggered", rows))
 
 
 def _forest_data(meta: MetaAnalysis) -> dict:

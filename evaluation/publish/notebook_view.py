@@ -9,7 +9,6 @@ objects (for charts) and the typed results (for every number and sentence), and 
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +19,11 @@ from evaluation.evaluate.run import DomainRun, SitePanel
 from evaluation.panel.frame import ReadReport
 from evaluation.publish.chart_output import Chart
 from evaluation.publish.disclosure import default_rules, suppress_count
+from evaluation.publish.templates import myst_escape, render_macro
 from evaluation.results.schema import DomainResult
-from evaluation.results.sentences import model_estimate_text
+from evaluation.results.sentences import estimate_text, model_estimate_text
 
+TEMPLATE = "notebook.html.j2"
 SYNTHETIC_NOTICE = (
     "These results are built from synthetic demonstration data: the numbers are made up (with known effects "
     "built in to test the methods) and say nothing about real services."
@@ -68,9 +69,7 @@ class NotebookView:
 
     def notice_html(self) -> str:
         """A banner for synthetic data (empty for published data)."""
-        if not self.synthetic:
-            return ""
-        return f'<div class="admonition warning synthetic-notice"><p>{html.escape(SYNTHETIC_NOTICE)}</p></div>'
+        return str(render_macro(TEMPLATE, "notice", SYNTHETIC_NOTICE)) if self.synthetic else ""
 
     def headline_markdown(self) -> str:
         """The headline finding in one sentence (with a note when the designated headline is missing)."""
@@ -81,22 +80,21 @@ class NotebookView:
             designated = next(x for x in ev.measures if x.measure.headline)
             text += (f" (The designated headline measure, {designated.measure.name.lower()}, is "
                      f"{designated.reason or 'not available'}; the first measure that could be evaluated is shown.)")
-        return _md_escape(text)
+        return str(myst_escape(text))
 
     def headline_estimate_markdown(self) -> str:
         """The headline step change and its 95% CI on the model's scale, or why there is none."""
         return model_estimate_text(self._findings(self.evaluation).headline)
 
     def context_html(self, ev: DomainEvaluation | None = None) -> str:
-        """Which site, provider and go-live date these results use."""
+        """Which site, provider and go-live date these results use (a go-live given for this run is labelled as
+        the analyst's, never as the programme's milestone)."""
         ev = ev or self.evaluation
-        assumption = ""
-        if ev.site.intervention_is_assumption:
-            assumption = " (an assumption: see the site page for the reasoning)"
-        return (
-            f"<p>Site: {html.escape(ev.site.name)} ({html.escape(ev.site.provider_name)}, {ev.site.ods_code}). "
-            f"Go-live used: {html.escape(ev.site.intervention_label)}, {ev.intervention_date:%B %Y}{assumption}.</p>"
-        )
+        site = ev.site
+        own = ev.intervention_date == site.intervention_date
+        label = site.intervention_label if own else "go-live set by the analyst"
+        return str(render_macro(TEMPLATE, "context", site, ev.intervention_date, label,
+                                own and site.intervention_is_assumption))
 
     def latest_count(self, m: MeasureEvaluation) -> str:
         """The latest month's observed count after disclosure control, with the month ('-' if not a count).
@@ -112,33 +110,22 @@ class NotebookView:
         value = default_rules().suppression_mark if bool(last["suppressed"]) else last["value"]
         return f"{suppress_count(value)} ({pd.Timestamp(last['period']):%b %Y})"
 
-    def summary_table(self) -> pd.DataFrame:
-        """One row per measure: the step change with its 95% CI, on the model's natural scale, and the latest
-        observed count (counts only) after disclosure control."""
+    def summary_rows(self) -> list[dict]:
+        """One row per measure: the first-year change with its 95% CI (percent or percentage points), the
+        reading, the months of data and the latest observed count (counts only) after disclosure control."""
         by_id = {m.measure.id: m for m in self.evaluation.measures}
-        rows = []
-        for entry in self._findings(self.evaluation).measures:
-            its = entry.its
-            if its is not None:
-                step = its.step
-                est = f"{step.estimate:.3f}"
-                ci = f"{step.ci_low:.3f} to {step.ci_high:.3f}"
-                scale = its.scale.replace("_", " ")
-            else:
-                est, ci, scale = "-", "-", "-"
-            rows.append(
-                {
-                    "Measure": entry.name,
-                    "Step change": est,
-                    "95% CI": ci,
-                    "Scale": scale,
-                    "Months before / after": f"{entry.n_pre} / {entry.n_post}",
-                    "Reading": entry.direction,
-                    "Observed count, latest month": (self.latest_count(by_id[entry.measure_id])
-                                                     if entry.measure_id in by_id else "-"),
-                }
-            )
-        return pd.DataFrame(rows)
+        return [{"name": entry.name, "change": estimate_text(entry), "reading": entry.direction,
+                 "n_pre": entry.n_pre, "n_post": entry.n_post,
+                 "latest": self.latest_count(by_id[entry.measure_id]) if entry.measure_id in by_id else "-"}
+                for entry in self._findings(self.evaluation).measures]
+
+    def summary_html(self) -> str:
+        """The table of every measure in this domain (see :meth:`summary_rows`)."""
+        return str(render_macro(TEMPLATE, "summary_table", self.summary_rows()))
+
+    def summary_table(self) -> pd.DataFrame:
+        """:meth:`summary_rows` as a data frame (for an evaluator working in the notebook)."""
+        return pd.DataFrame(self.summary_rows())
 
     # --- charts: one list per step, each chart saved for download and ready to display or glue ------------
 
@@ -230,44 +217,36 @@ class NotebookView:
     def comparison_markdown(self) -> str:
         """The comparison with other providers in words, for the headline measure."""
         found = self._findings(self.evaluation).headline.findings
-        return _md_escape(found.comparative or "No comparison with other providers was made for this measure.")
+        return str(myst_escape(found.comparative or "No comparison with other providers was made for this measure."))
 
     def measure_html(self, m: MeasureEvaluation) -> str:
-        """A measure's section in words: heading, finding, how robust it is, the comparison and the caveats (its
-        charts are shown by the steps above, and saved for download)."""
-        found = self.measure_result(m).findings
-        out = [f'<h3 id="measure-{m.measure.id.lower()}">{html.escape(m.measure.name)}</h3>',
-               f"<p>{html.escape(found.headline)}</p>"]
-        if found.robustness:
-            out.append(f"<h4>How robust is this?</h4><p>{html.escape(found.robustness)}</p>")
-            if m.its is not None and m.its.autocorrelation_test:
-                tests = [m.its.autocorrelation_test.get("interpretation", "")]
-                if m.its.overdispersion_test:
-                    tests.append(m.its.overdispersion_test.get("family_check", ""))
-                out.append(f"<p>Model checks: {html.escape('; '.join(t for t in tests if t))}.</p>")
-        if found.comparative:
-            out.append(f"<h4>Compared with other providers</h4><p>{html.escape(found.comparative)}</p>")
+        """A measure's section in words: heading, finding, the comparison and the caveats, then its technical
+        detail (model-scale estimate, robustness, model checks) collapsed; its charts are shown by the steps
+        above, and saved for download."""
+        entry = self.measure_result(m)
+        found = entry.findings
+        checks = []
+        if m.its is not None and m.its.autocorrelation_test:
+            checks.append(m.its.autocorrelation_test.get("interpretation", ""))
+            if m.its.overdispersion_test:
+                checks.append(m.its.overdispersion_test.get("family_check", ""))
         notes = list(m.caveats) + ([m.reason] if m.reason and m.status != "not_in_data" else [])
-        if notes:
-            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-            out.append(f"<p>Caveats for this measure:</p><ul>{items}</ul>")
-        return "".join(out)
+        estimate = model_estimate_text(entry) if entry.its is not None else ""
+        return str(render_macro(TEMPLATE, "measure", m.measure.id, m.measure.name, found.headline, found.robustness,
+                                "; ".join(c for c in checks if c), found.comparative, notes, estimate))
+
+    def data_rows(self) -> list[dict]:
+        """Row accounting for every input file: read = kept + rejected."""
+        return [{"file": Path(r.path).name, "layout": r.layout, "read": r.rows_read, "kept": r.rows_kept,
+                 "rejected": r.rows_rejected, "reasons": sorted(r.rejected.items())} for r in self.reports]
+
+    def data_html(self) -> str:
+        """The row accounting as a table (see :meth:`data_rows`)."""
+        return str(render_macro(TEMPLATE, "data_table", self.data_rows()))
 
     def data_table(self) -> pd.DataFrame:
-        """Row accounting for every input file: read = kept + rejected."""
-        rows = []
-        for r in self.reports:
-            rows.append(
-                {
-                    "File": Path(r.path).name,
-                    "Layout": r.layout,
-                    "Rows read": r.rows_read,
-                    "Rows kept": r.rows_kept,
-                    "Rows set aside": r.rows_rejected,
-                    "Reasons": "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items())) or "-",
-                }
-            )
-        return pd.DataFrame(rows)
+        """:meth:`data_rows` as a data frame."""
+        return pd.DataFrame(self.data_rows())
 
 
 def _close(fig) -> None:
@@ -275,12 +254,3 @@ def _close(fig) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-
-
-def _md_escape(text: str) -> str:
-    """Escape characters MyST would read as markup in a generated sentence."""
-    for ch in ("\\", "*", "_", "`", "[", "]", "<", ">", "{", "}"):
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-

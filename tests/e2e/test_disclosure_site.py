@@ -20,13 +20,13 @@ def test_the_synthetic_site_passes_and_a_seeded_three_fails(built_site: Path, tm
     page = built_site / "_generated" / "sites" / "dorset" / "crisis_demand.html"
     text = page.read_text(encoding="utf-8")
     # The summary table publishes the latest observed count after the rule: seed a 3 into that column.
-    cells = re.findall(r"<td>([0-9][0-9,]*) \([A-Z][a-z]{2} [0-9]{4}\)</td>", text)
+    cells = re.findall(r'<td class="num">([0-9][0-9,]*) \([A-Z][a-z]{2} [0-9]{4}\)</td>', text)
     assert cells and all(int(c.replace(",", "")) % 5 == 0 for c in cells)
     seeded = tmp_path / "html"
     shutil.copytree(built_site, seeded)
     target = seeded / page.relative_to(built_site)
-    target.write_text(text.replace(f"<td>{cells[0]} (", "<td>3 (", 1), encoding="utf-8")
+    target.write_text(text.replace(f'<td class="num">{cells[0]} (', '<td class="num">3 (', 1), encoding="utf-8")
     assert main(["check-disclosure", str(seeded)]) == 1
     found = check_tree([seeded])
     assert [(v.page, v.value.split(" ")[0]) for v in found] == [("_generated/sites/dorset/crisis_demand.html", "3")]
-    assert "Observed count, latest month" in found[0].where
+    assert "Count, latest month" in found[0].where

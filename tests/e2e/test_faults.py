@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.cli import main
-from evaluation.pipeline.cache import sha256_path
+from evaluation.provenance import sha256_file as sha256_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

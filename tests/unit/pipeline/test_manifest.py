@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.pipeline import manifest
-from evaluation.pipeline.cache import sha256_path
+from evaluation.provenance import sha256_file as sha256_path
 
 
 def _analysis(build: Path, site: str, domain: str, source: str = "synthetic", text: str = "{}") -> manifest.Analysis:

@@ -17,8 +17,6 @@ MARKUP = re.compile(rf"</?(?:{ELEMENTS})(?:\s[^<>]*)?/?>|:::|\{{(?:doc|download|
 # Modules another workstream is rewriting in parallel (issue 12): their markup moves into templates there.
 # Remove an entry when its module lands; a new module can never be added here silently (the test names it).
 PENDING = {
-    "publish/notebook_view.py": "measure HTML of the notebooks (moving to templates)",
-    "evaluate/cross_site.py": "meta-analysis and staggered DiD tables of the cross-site notebook",
     "publish/charts.py": "the <figure> wrapper of embedded charts",
     "publish/disclosure.py": "the disclosure rules fragment and the suppressed-count span",
 }
