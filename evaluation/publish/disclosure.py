@@ -299,11 +299,6 @@ def hide_small_points(series: pd.DataFrame, value_type: str, rules: DisclosureRu
     return hidden
 
 
-def count_html(n: object, rules: DisclosureRules | None = None) -> str:
-    """An observed count for a page, after the rule, marked ``data-sdc="count"`` so the checker sees it."""
-    return f'<span data-sdc="count">{suppress_count(n, rules)}</span>'
-
-
 # --- the checker -------------------------------------------------------------------------------------------
 
 
@@ -680,36 +675,10 @@ def check_tree(paths: Iterable[Path | str], rules: DisclosureRules | None = None
 
 
 def rules_fragment(rules: DisclosureRules | None = None) -> str:
-    """The rules as Markdown for the site, rendered from ``disclosure.yaml`` (never copied by hand)."""
+    """The rules as MyST for the site, rendered from ``disclosure.yaml`` (never copied by hand)."""
+    from evaluation.publish.templates import render
+
     r = rules or default_rules()
-    zero = ("shown as 0 (a true zero identifies nobody)" if r.show_zero
-            else f"shown as `{r.suppression_mark}` like other small counts")
-    marks = ", ".join(f"`{m}`" for m in r.already_suppressed_marks)
-    lines = [
-        "| Rule | Setting |",
-        "|---|---|",
-        f"| Counts from 1 to {r.threshold - 1} | shown as `{r.suppression_mark}` |",
-        f"| Other counts | rounded to the nearest {r.rounding_base} (7 is shown as {round_count(7, r)}, "
-        f"13 as {round_count(13, r)}) |",
-        f"| Zero | {zero} |",
-        f"| A proportion or rate | shown as `{r.suppression_mark}` when its numerator or denominator is under "
-        f"{r.threshold}; otherwise computed from the unrounded counts |",
-        f"| Missing values | shown as `{r.missing_mark}`, never as a number |",
-        f"| Values the publisher had already suppressed ({marks}) | kept exactly as published; never read as zero |",
-        "| Model estimates (rate ratios, odds ratios, differences, expected values, intervals) | "
-        + ("exempt: they are not observed counts |" if r.exemptions.model_estimates else "not exempt |"),
-        f"| England-level figures ({', '.join(f'`{c}`' for c in r.exemptions.england_codes)}) | exempt: "
-        "published nationally without suppression |",
-        "",
-        "The checker treats a table column as a column of counts when its header contains one of: "
-        + ", ".join(f"*{w}*" for w in r.count_header_words)
-        + "; unless it also contains one of: " + ", ".join(f"*{_md(w)}*" for w in r.exempt_header_words) + ".",
-        "",
-        "In downloads (CSV) it checks the columns named: " + ", ".join(f"`{c}`" for c in r.count_columns) + ".",
-        "",
-    ]
-    return "\n".join(lines)
+    return str(render("disclosure_rules.md.j2", r=r, seven=round_count(7, r), thirteen=round_count(13, r)))
 
 
-def _md(word: str) -> str:
-    return word.replace("%", "\\%")
