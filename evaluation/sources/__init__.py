@@ -6,6 +6,7 @@ One module per layout (see ``data_dictionary/layouts.yaml``):
 * :mod:`~evaluation.sources.sickness` -- ``sickness_benchmarking``, the NHS Sickness Absence Rates monthly
   CSVs, and ``sickness_absence_table``, the organisation-by-month sheet of the Excel tables;
 * :mod:`~evaluation.sources.local` -- ``local_referrals`` and ``local_workforce``, the local templates;
+* :mod:`~evaluation.sources.records` -- ``mhsds_records``, a folder of record-level MHSDS tables;
 * :mod:`~evaluation.sources.common` -- opening files, header matching, dates and numbers, row accounting;
 * :mod:`~evaluation.sources.organisations` -- the organisation succession table.
 
@@ -35,6 +36,7 @@ from evaluation.sources.common import (
 from evaluation.sources.local import read_local_referrals, read_local_workforce
 from evaluation.sources.mhsds import read_mhsds
 from evaluation.sources.organisations import Organisations, apply_successions, load_organisations
+from evaluation.sources.records import is_records_folder, read_records, table_paths
 from evaluation.sources.sickness import TABLE_LAYOUT, is_sickness_table, read_sickness, read_sickness_table
 
 __all__ = [
@@ -188,12 +190,22 @@ def read_file(path: Path | str, registry: Registry | None = None) -> list[ReadRe
     return results
 
 
-def _inputs(data_dir: Path) -> list[Path]:
+def _record_folders(data_dir: Path) -> list[Path]:
+    """Folders (``data_dir`` included) holding record-level MHSDS tables, in sorted path order."""
+    dirs = [data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]
+    return sorted((d for d in dirs if is_records_folder(d)), key=lambda p: p.relative_to(data_dir).as_posix())
+
+
+def _inputs(data_dir: Path, record_folders: list[Path] | None = None) -> list[Path]:
+    # The tables of a record-level extract are read together by the records reader, not one by one.
+    tables = {t.resolve() for d in record_folders or [] for t in table_paths(d).values()}
     files = []
     for p in data_dir.rglob("*"):
         name = p.name.lower()
         if not p.is_file() or name.startswith((".", "~$", "readme")):
             continue  # hidden files, Excel lock files and read-me files are not data
+        if p.resolve() in tables or any(parent.resolve() in tables for parent in p.parents):
+            continue
         if name.endswith(INPUT_SUFFIXES):
             files.append(p)
     return sorted(files, key=lambda p: p.relative_to(data_dir).as_posix())
@@ -234,9 +246,10 @@ def load_panel(
         raise SourceError(data_dir, "data folder not found")
     results: list[ReadResult] = []
     failed: list[ReadReport] = []
-    for path in _inputs(data_dir):
+    record_folders = _record_folders(data_dir)
+    for path in [*record_folders, *_inputs(data_dir, record_folders)]:
         try:
-            read = read_file(path, registry)
+            read = read_records(path, registry) if path.is_dir() else read_file(path, registry)
             if strict:
                 # A reader can keep what it could read of a damaged file (a cut-short download) and
                 # still mark the file as not usable; strict loading refuses it like an unreadable one.
