@@ -71,6 +71,7 @@ class DuckDBEngine:
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{Path(self._tmp.name) / 'spill'}'")
         self.con.execute("SET preserve_insertion_order = false")  # lets large sorts and copies stream
+        self.con.execute("SET enable_progress_bar = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
 
