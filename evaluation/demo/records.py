@@ -33,7 +33,7 @@ import pandas as pd
 
 from evaluation.demo.generator import generate
 
-__all__ = ["RECORD_MEASURES_REPRODUCED", "generate_records"]
+__all__ = ["RECORD_MEASURES_REPRODUCED", "generate_records", "write_tables"]
 
 #: Measures whose series the records reproduce exactly (where the aggregate panel publishes a value).
 RECORD_MEASURES_REPRODUCED = ("MHS32", "REF_ACCEPT", "CCR70", "CCR71")
@@ -154,6 +154,34 @@ ORDER BY UniqCareContID
 }
 
 
+def write_tables(counts: pd.DataFrame, out_dir: Path | str, *, end: str, fmt: str = "parquet") -> None:
+    """Write the four tables from a table of monthly counts (columns ``org``, ``period`` (date) and one
+    count per category: ``A`` accepted and ``R`` rejected community referrals, ``E`` emergency and ``U``
+    urgent crisis referrals, ``O`` other referrals). DuckDB makes the rows and writes them; contacts after
+    the last day of the month ``end`` are left out."""
+    import duckdb
+
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last_day = (pd.Timestamp(end) + pd.offsets.MonthEnd(0)).date()
+    options = "(FORMAT parquet, COMPRESSION zstd)" if fmt == "parquet" else "(HEADER, DELIMITER ',')"
+    with tempfile.TemporaryDirectory(prefix="evaluation-demo-db-") as tmp, duckdb.connect() as con:
+        con.execute("SET memory_limit = '1GB'")
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET temp_directory = '{tmp}'")
+        con.register("counts_frame", counts)
+        con.execute("CREATE TABLE counts AS SELECT * FROM counts_frame")
+        con.execute("CREATE TABLE extract_end AS SELECT CAST(? AS DATE) AS last_day", [last_day])
+        con.execute(_SPEC)
+        con.execute(_REFERRALS)
+        for name, sql in _TABLES.items():
+            con.execute(f"COPY ({sql}) TO '{out / f'{name}.{fmt}'}' {options}")
+    for name in _TABLES:  # a table written in the other format by an earlier run would be read twice
+        (out / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}").unlink(missing_ok=True)
+
+
 def generate_records(
     out_dir: Path | str,
     *,
@@ -171,8 +199,6 @@ def generate_records(
     panel the records reproduce. Contacts after the last day of ``end`` are not written (the extract ends
     there). Raises ValueError where the aggregate panel cannot be expressed as records.
     """
-    import duckdb
-
     from evaluation.sources import load_panel
 
     if fmt not in ("parquet", "csv"):
@@ -183,23 +209,8 @@ def generate_records(
         truth = generate(tmp, seed=seed, organisations=organisations, start=start, end=end)
         panel, _ = load_panel(tmp)
     counts = _counts(panel, seed)
+    write_tables(counts, out, end=end, fmt=fmt)
     last_day = (pd.Timestamp(end) + pd.offsets.MonthEnd(0)).date()
-    options = "(FORMAT parquet, COMPRESSION zstd)" if fmt == "parquet" else "(HEADER, DELIMITER ',')"
-    with tempfile.TemporaryDirectory(prefix="evaluation-demo-db-") as tmp, duckdb.connect() as con:
-        con.execute("SET memory_limit = '1GB'")
-        con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET temp_directory = '{tmp}'")
-        con.register("counts_frame", counts)
-        con.execute("CREATE TABLE counts AS SELECT * FROM counts_frame")
-        con.execute("CREATE TABLE extract_end AS SELECT CAST(? AS DATE) AS last_day", [last_day])
-        con.execute(_SPEC)
-        con.execute(_REFERRALS)
-        for name, sql in _TABLES.items():
-            target = out / f"{name}.{fmt}"
-            con.execute(f"COPY ({sql}) TO '{target}' {options}")
-    for name in _TABLES:  # a table written in the other format by an earlier run would be read twice
-        stale = out / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}"
-        stale.unlink(missing_ok=True)
     effects = truth["effects"]
     for site in effects.values():
         # CCR72/73 are a fixed share (three in four) of CCR70/71, so they carry the same effect.
