@@ -19,11 +19,11 @@ def both(tmp_path_factory):
     generate(root / "aggregate", **args)
     records, reports = load_panel(root / "records")
     aggregate, _ = load_panel(root / "aggregate")
-    return truth, records, reports, aggregate
+    return truth, records, reports, aggregate, root
 
 
 def test_records_reproduce_the_demonstration_panel_exactly(both):
-    _, records, _, aggregate = both
+    _, records, _, aggregate, _ = both
     agg = aggregate[(aggregate["period_type"] == "month") & aggregate["measure_id"].isin(RECORD_MEASURES_REPRODUCED)]
     published = agg[~agg["suppressed"]]
     merged = published.merge(records, on=KEY, how="left", suffixes=("_agg", "_rec"), validate="one_to_one")
@@ -38,7 +38,7 @@ def test_records_reproduce_the_demonstration_panel_exactly(both):
 
 
 def test_derived_measures_and_truth(both):
-    truth, records, reports, _ = both
+    truth, records, reports, _, _ = both
     ids = set(records["measure_id"])
     assert {"CCR72", "CCR73", "CMH_4WW"} <= ids
     wide = records.pivot_table(index=["org_code", "period"], columns="measure_id", values="numerator")
@@ -49,3 +49,12 @@ def test_derived_measures_and_truth(both):
     assert wait["period"].max() < records["period"].max()
     assert truth["effects"]["dorset"]["CCR72"] == truth["effects"]["dorset"]["CCR70"]
     assert all(r.balanced and not r.rejected for r in reports)
+
+
+def test_validate_reports_the_record_tables(both, capsys):
+    from evaluation.sources.folder_check import validate
+
+    assert validate(both[4] / "records") == 0
+    out = capsys.readouterr().out
+    assert "Input files: 4" in out
+    assert "mhsds_records" in out and "MHS201CareContact" in out
