@@ -222,7 +222,8 @@ def load_panel(
 
     Files ending ``.csv``, ``.csv.gz``, ``.zip`` and ``.xlsx`` are read; README, JSON, Markdown and other
     files are skipped. A folder holding an ``MHS101Referral`` table is a record-level MHSDS extract: its
-    tables are read together by :func:`evaluation.sources.records.read_records` (one report per table). Where several inputs give the same organisation x period x measure x period type, one
+    tables are read together by :func:`evaluation.sources.records.read_records` (one report per table).
+    Where several inputs give the same organisation x period x measure x period type, one
     row is kept: a final row before a provisional one, then a row from a CSV before a rate-only row from the
     Excel table ("superseded by monthly CSV"), then the first file in path order. Each dropped row is
     counted against its own file's report, so every report stays balanced. Old organisation codes are then
