@@ -12,6 +12,7 @@
     nox -s browser     build the site and check every page in headless Chromium (console, images, links, axe)
     nox -s validate    validation of the methods by simulation (refreshes docs/method_validation_results.md)
     nox -s bench       benchmarks that print their figures
+    nox -s spark       record-level measures: DuckDB and Spark give identical results (installs pyspark and Java)
     nox -s lock        regenerate requirements.lock from pyproject.toml
 
 Every session installs the locked dependencies itself (uv when available, else pip), so a fresh clone needs
@@ -209,3 +210,17 @@ def bench(session: nox.Session) -> None:
     _install(session)
     session.run("python", "benchmarks/read_mhsds.py")
     session.run("python", "benchmarks/build.py", *session.posargs)
+
+
+@nox.session
+def spark(session: nox.Session) -> None:
+    """The record-level SQL on Apache Spark: installs pyspark (the ``spark`` extra) and, where ``java`` is
+    missing, Debian's headless JRE, then runs the tests marked ``spark`` (DuckDB and Spark identical)."""
+    if shutil.which("java") is None:
+        # Spark 4 needs Java 17 or later; Debian's headless runtime is the smallest that works.
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", "--no-install-recommends", "openjdk-17-jre-headless", external=True)
+    _install(session)
+    # duckdb and sqlglot are runtime dependencies; named here too until requirements.lock carries them.
+    session.install("pyspark>=3.5", "duckdb>=1.1", "sqlglot>=25.0")
+    session.run("pytest", "-m", "spark", "tests/unit/sources", *session.posargs, env={"EVALUATION_SPARK_TESTS": "1"})

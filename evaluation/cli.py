@@ -16,6 +16,14 @@ from evaluation.paths import BUILD_DIR
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    if args.records:
+        from evaluation.demo.records import generate_records
+
+        truth = generate_records(args.out, seed=args.seed, organisations=args.organisations, fmt=args.records)
+        n = sum(truth["records"]["referrals"].values())
+        print(f"wrote record-level MHSDS tables ({args.records}, {n:,} referrals, seed {args.seed}) "
+              f"to {Path(args.out)}")
+        return 0
     from evaluation.demo.generator import generate
 
     truth = generate(args.out, seed=args.seed, organisations=args.organisations)
@@ -179,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (created if missing)")
     s.add_argument("--seed", type=int, default=20240401, help="random seed (same seed, same files)")
     s.add_argument("--organisations", type=int, default=24, help="organisations in all, the four sites included")
+    s.add_argument("--records", nargs="?", const="parquet", choices=["parquet", "csv"], default=None,
+                   help="write record-level MHSDS tables (Parquet, or csv) that aggregate to the demonstration data")
     s.set_defaults(func=_cmd_synth)
 
     r = _sub(sub, "run", "execute the domain notebooks per site (papermill)",

@@ -6,6 +6,7 @@ One module per layout (see ``data_dictionary/layouts.yaml``):
 * :mod:`~evaluation.sources.sickness` -- ``sickness_benchmarking``, the NHS Sickness Absence Rates monthly
   CSVs, and ``sickness_absence_table``, the organisation-by-month sheet of the Excel tables;
 * :mod:`~evaluation.sources.local` -- ``local_referrals`` and ``local_workforce``, the local templates;
+* :mod:`~evaluation.sources.records` -- ``mhsds_records``, a folder of record-level MHSDS tables;
 * :mod:`~evaluation.sources.common` -- opening files, header matching, dates and numbers, row accounting;
 * :mod:`~evaluation.sources.organisations` -- the organisation succession table.
 
@@ -40,6 +41,7 @@ from evaluation.sources.mhsds import read_mhsds
 from evaluation.sources.organisations import Organisations, apply_successions, load_organisations
 from evaluation.sources.population import LAYOUT as POPULATION_LAYOUT
 from evaluation.sources.population import is_population_workbook
+from evaluation.sources.records import is_records_folder, read_records, table_paths
 from evaluation.sources.sickness import TABLE_LAYOUT, is_sickness_table, read_sickness, read_sickness_table
 from evaluation.sources.workforce import LAYOUT as WORKFORCE_LAYOUT
 from evaluation.sources.workforce import is_workforce_workbook, read_workforce
@@ -247,11 +249,23 @@ def _skip_reason(path: Path) -> tuple[str, str | None] | None:
     return None
 
 
-def _inputs(data_dir: Path) -> tuple[list[Path], list[ReadReport]]:
+def _record_folders(data_dir: Path) -> list[Path]:
+    """Folders (``data_dir`` included) holding record-level MHSDS tables, in sorted path order."""
+    dirs = [data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]
+    return sorted((d for d in dirs if is_records_folder(d)), key=lambda p: p.relative_to(data_dir).as_posix())
+
+
+def _inputs(data_dir: Path, record_folders: list[Path] | None = None) -> tuple[list[Path], list[ReadReport]]:
     """The input files under ``data_dir`` (sorted by relative path), and a report for every other file and
-    every folder that could not be listed, saying why it is not read."""
+    every folder that could not be listed, saying why it is not read. The tables of a record-level extract
+    (in ``record_folders``) are neither: the records reader reads them together, with a report per table."""
     files: list[Path] = []
     skipped: list[ReadReport] = []
+    tables = {t.resolve() for d in record_folders or [] for t in table_paths(d).values()}
+
+    def is_table(path: Path) -> bool:
+        resolved = path.resolve()
+        return resolved in tables or any(parent in tables for parent in resolved.parents)
 
     def unreadable(exc: OSError) -> None:
         label = exc.filename or str(data_dir)
@@ -271,6 +285,8 @@ def _inputs(data_dir: Path) -> tuple[list[Path], list[ReadReport]]:
                 names.append(d)  # os.walk does not descend into linked folders: list them as skipped
         for n in names:
             path = folder / n
+            if is_table(path):
+                continue
             why = _skip_reason(path)
             if why is None:
                 files.append(path)
@@ -300,7 +316,8 @@ def load_panel(
     Files ending ``.csv``, ``.csv.gz``, ``.zip`` and ``.xlsx`` are read. Every other file is accounted for by a
     report whose layout is ``"skipped (<reason>)"`` (:func:`is_skipped`): read-me, hidden and lock files,
     unknown extensions, dangling links, links to folders, zip members that are not CSV (a nested archive
-    among them). A folder that cannot be listed, and a dangling link named like an input, are also blocking
+    among them). A folder holding an ``MHS101Referral`` table is a record-level MHSDS extract: its tables are
+    read together by :func:`evaluation.sources.records.read_records` (one report per table). A folder that cannot be listed, and a dangling link named like an input, are also blocking
     problems: they may hide data. The panel's ``source_file`` is the path relative to ``data_dir``
     (``sub/archive.zip!member.csv`` for a zip member).
 
@@ -331,15 +348,16 @@ def load_panel(
         raise SourceError(data_dir, "data folder not found")
     results: list[ReadResult] = []
     failed: list[ReadReport] = []
-    paths, skipped = _inputs(data_dir)
+    record_folders = _record_folders(data_dir)
+    paths, skipped = _inputs(data_dir, record_folders)
     if strict:
         for r in skipped:
             if r.blocking:
                 raise blocking_error(r)
-    for path in paths:
+    for path in [*record_folders, *paths]:
         try:
-            read = read_file(path, registry)
-            folder = path.parent.relative_to(data_dir).as_posix()
+            read = read_records(path, registry) if path.is_dir() else read_file(path, registry)
+            folder = (path if path.is_dir() else path.parent).relative_to(data_dir).as_posix()
             for r in read:
                 if folder != "." and len(r.panel):
                     r.panel["source_file"] = folder + "/" + r.panel["source_file"].astype(str)
