@@ -317,8 +317,9 @@ def load_panel(
     report whose layout is ``"skipped (<reason>)"`` (:func:`is_skipped`): read-me, hidden and lock files,
     unknown extensions, dangling links, links to folders, zip members that are not CSV (a nested archive
     among them). A folder holding an ``MHS101Referral`` table is a record-level MHSDS extract: its tables are
-    read together by :func:`evaluation.sources.records.read_records` (one report per table). A folder that cannot be listed, and a dangling link named like an input, are also blocking
-    problems: they may hide data. The panel's ``source_file`` is the path relative to ``data_dir``
+    read together by :func:`evaluation.sources.records.read_records` (one report per table). A folder that
+    cannot be listed, and a dangling link named like an input, are also blocking problems: they may hide data.
+    The panel's ``source_file`` is the path relative to ``data_dir``
     (``sub/archive.zip!member.csv`` for a zip member).
 
     Where several inputs give the same organisation x period x measure x period type, one row is kept: a

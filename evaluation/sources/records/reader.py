@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
-from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, empty_panel, sha256_file, sort_panel
+from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, empty_panel, sort_panel
+from evaluation.provenance import sha256_file
 from evaluation.sources.common import SourceError
 from evaluation.sources.records.definitions import RecordDefinitions, default_definitions
 from evaluation.sources.records.engine import Engine, make_engine
