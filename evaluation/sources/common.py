@@ -29,6 +29,7 @@ import pandas as pd
 from evaluation.dictionary.inputs import already_suppressed_marks, max_decompressed_bytes
 from evaluation.panel.frame import ReadReport
 from evaluation.provenance import sha256_file
+from evaluation.text import without_controls
 
 _BOM = b"\xef\xbb\xbf"
 #: Values a publisher writes instead of a number when a figure is withheld for disclosure control
@@ -41,10 +42,10 @@ _HEAD = 256 * 1024
 
 
 def one_line(text: object, limit: int = _MAX_MESSAGE) -> str:
-    """``text`` as one readable line: whitespace runs collapsed, control characters shown as ``?``, and cut
-    to ``limit`` characters with a note of how much was left out."""
-    flat = " ".join(str(text).split())
-    flat = "".join("?" if (ord(ch) < 32 or 127 <= ord(ch) < 160) else ch for ch in flat)
+    """``text`` as one readable line: terminal escape sequences removed (their payload too, so a file name cannot
+    retitle a window), other control characters and whitespace runs collapsed to one space, and cut to
+    ``limit`` characters with a note of how much was left out."""
+    flat = " ".join(without_controls(text, " ").split())
     if len(flat) <= limit:
         return flat
     return f"{flat[: limit - 40].rstrip()} ... [{len(flat) - limit + 40} more characters]"

@@ -187,9 +187,9 @@ def test_mhsds_quarterly_mhs32_rows_are_quarters(mhsds_result, mhsds_plain):
 @needs_data
 def test_mhsds_star_is_suppressed_nan_never_zero(mhsds_result, mhsds_plain):
     panel = mhsds_result.panel
-    stars = mhsds_plain[
-        (mhsds_plain["MEASURE_VALUE"] == "*") & mhsds_plain["MEASURE_ID"].isin(["MHS32", "MHS108"])
-    ]
+    # Every measure the dictionary reads from this layout (MHS32, MHS108, MHS01, MHS07, EIP23a/b, ...).
+    ids = {m.source_measure_id for m in default_registry().measures if m.layout == "mhsds_long"}
+    stars = mhsds_plain[(mhsds_plain["MEASURE_VALUE"] == "*") & mhsds_plain["MEASURE_ID"].isin(ids)]
     assert len(stars) > 0
     assert panel["suppressed"].sum() == len(stars)
     sup = panel[panel["suppressed"]]
@@ -403,7 +403,7 @@ BASIC_ROWS = [
     mhsds_row("01/04/2021", "30/04/2021", "Final", "RDY", "MHS32", "100"),
     mhsds_row("01/05/2021", "31/05/2021", "Final", "RDY", "MHS32", "*"),
     mhsds_row("01/05/2021", "31/05/2021", "Final", "ENG", "MHS32", "999", breakdown="England"),
-    mhsds_row("01/05/2021", "31/05/2021", "Final", "RDY", "MHS01", "5"),
+    mhsds_row("01/05/2021", "31/05/2021", "Final", "RDY", "MHS99", "5"),
 ]
 
 
