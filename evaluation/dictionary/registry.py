@@ -107,7 +107,7 @@ class QualityFacts(_Strict):
     level_shift_window: int = Field(ge=3)
     level_shift_min_change: float = Field(gt=0)
     level_shift_min_score: float = Field(gt=0)
-    national_peak_share: float = Field(gt=0, le=1)
+    national_peak_score: float = Field(gt=0)
 
 
 class AnalysisFacts(_Strict):
