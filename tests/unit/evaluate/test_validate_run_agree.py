@@ -135,3 +135,13 @@ def test_real_data_from_2020_on(tmp_path):
     code, said = _agree(folder, tmp_path / "build", ["referral_acceptance"])
     assert code == 0
     assert said[("bradford", "referral_acceptance", "MHS32")] == DESCRIBED
+
+
+def test_run_accepts_several_data_folders_and_names_a_missing_one(tmp_path):
+    from evaluation.pipeline.parameters import check_data_folder
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    check_data_folder([str(tmp_path / "a"), tmp_path / "b"])
+    with pytest.raises(ParameterError, match="missing does not exist"):
+        check_data_folder([str(tmp_path / "a"), str(tmp_path / "missing")])
