@@ -296,7 +296,7 @@ def evaluate_domain(
     peaks = national_peaks(domain_rows, registry=registry)
     for measure in registry.measures_for(domain_id):
         series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
-        counted = measure.value_type == "count" and population is not None
+        counted = measure.per_population and population is not None
         offset = monthly_population(population, series.set_index("period").index.to_series()) if counted else None
         m = evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers,
                              baseline_shift=shifts.get(measure.id) if measure.period_type == "month" else None,

@@ -42,3 +42,9 @@ def test_counts_are_shown_per_100k_by_year_and_only_with_a_population():
     assert [r["year"] for r in with_pop.per_100k] == list(range(2016, 2023))
     assert abs(with_pop.per_100k[0]["per_100k"] - 250.0) < 0.1  # 2,000 a month of 800,000
     assert without.per_100k == []
+
+
+def test_staff_counts_are_never_per_population():
+    staff = REG.measure("STAFF_HC")
+    assert staff.value_type == "count" and not staff.per_population
+    assert all(m.per_population for m in REG.measures if m.domain != "staff_retention" and m.value_type == "count")
