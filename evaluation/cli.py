@@ -47,6 +47,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.quiet,
         keep_outliers=args.keep_outliers,
+        baseline_after_shift=args.baseline_after_shift,
         comparator_min_coverage=args.comparator_min_coverage,
         force=args.force,
         shard=parse_shard(args.shard),
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress lines (default: a line when each notebook starts and ends)")
     r.add_argument("--keep-outliers", action="store_true",
                    help="fit models with months flagged as data-quality outliers (default: leave them out)")
+    r.add_argument("--baseline-after-shift", action="store_true",
+                   help="start each series' baseline after its latest level shift before go-live (default: "
+                        "the whole baseline, the shift reported as a data-quality finding)")
     r.add_argument("--comparator-min-coverage", type=float, default=0.8,
                    help="comparators need values in this share of the site's months")
     r.add_argument("--force", action="store_true",

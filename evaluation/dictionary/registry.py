@@ -107,7 +107,7 @@ class QualityFacts(_Strict):
     level_shift_window: int = Field(ge=3)
     level_shift_min_change: float = Field(gt=0)
     level_shift_min_score: float = Field(gt=0)
-    national_peak_share: float = Field(gt=0, le=1)
+    national_peak_score: float = Field(gt=0)
 
 
 class AnalysisFacts(_Strict):
@@ -148,6 +148,9 @@ class Measure(_Strict):
     last_period: dt.date | None = None
     #: Where the measure is published, when not in the file an evaluator would first look at.
     availability: str | None = None
+    #: A count of the catchment's people or their care (not of staff): modelled with the catchment population
+    #: as exposure and shown per 100,000 population by year.
+    per_population: bool = False
 
     @model_validator(mode="after")
     def _denominator_matches_type(self) -> Measure:
@@ -157,6 +160,8 @@ class Measure(_Strict):
             raise ValueError("a proportion needs odds_event (the event its odds ratio describes)")
         if self.value_type == "count" and self.denominator:
             raise ValueError("a count has no denominator (set it to null)")
+        if self.per_population and self.value_type != "count":
+            raise ValueError("only a count can be per population")
         return self
 
 

@@ -33,6 +33,11 @@ class MeasureEvaluation:
     comparative: dict | None = None  # evaluation.methods.comparative.site_vs_comparators output
     placebo: list[dict] = field(default_factory=list)  # in-time placebo go-live dates
     covid_sensitivity: dict | None = None  # main model vs COVID-19 months left out
+    provisional_share_post: float | None = None  # share of the months from go-live on that are provisional
+    baseline_start: dt.date | None = None  # set when the baseline was started after a level shift
+    per_100k: list[dict] = field(default_factory=list)  # evaluation.sources.population.rates_per_100k
+    national_peak_months: tuple[str, ...] = ()  # months most trusts moved together (YYYY-MM), named as such
+    offset: pd.Series | None = None  # the count's exposure by month (catchment population), indexed by period
 
 
 @dataclass
@@ -45,6 +50,7 @@ class DomainEvaluation:
     intervention_date: dt.date
     data_source: str
     measures: list[MeasureEvaluation]
+    population_notes: list[str] = field(default_factory=list)
 
     @property
     def headline(self) -> MeasureEvaluation:
@@ -65,10 +71,13 @@ def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
     return parse_month(value)
 
 
-def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.date) -> MeasureEvaluation:
+def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.date, *,
+                     baseline_shift: object | None = None, baseline_after_shift: bool = False) -> MeasureEvaluation:
     """The SPC (XmR) chart of one site's series, limits recalculated at go-live, with the data's caveats.
 
     The result is ``descriptive`` (or ``not_in_data``) until :func:`fit_measure` fits the time series model.
+    ``baseline_shift``: a level shift before go-live (:class:`evaluation.panel.quality.LevelShift`), reported
+    as a caveat; with ``baseline_after_shift`` the months before it are left out.
     """
     from evaluation.methods.spc import xmr
 
@@ -78,6 +87,10 @@ def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.da
     if usable.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="every value suppressed or missing", series=series)
     go_live = pd.Timestamp(intervention)
+    shift_caveat, start = _baseline_shift_caveat(baseline_shift, baseline_after_shift)
+    if start is not None:
+        series = series[series["period"] >= start]
+        usable = usable[usable["period"] >= start]
     pre_len = int((series["period"] < go_live).sum())
     chart = xmr(
         series["value"].to_numpy(dtype=float),
@@ -92,9 +105,15 @@ def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.da
     n_provisional = int((series["status"] == "provisional").sum())
     if n_provisional:
         caveats.append(f"{n_provisional} month(s) are provisional figures that may be revised.")
+    if shift_caveat:
+        caveats.append(shift_caveat)
+    post = series[series["period"] >= go_live]
     result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart,
                                n_pre=int((usable["period"] < go_live).sum()),
-                               n_post=int((usable["period"] >= go_live).sum()), caveats=caveats)
+                               n_post=int((usable["period"] >= go_live).sum()), caveats=caveats,
+                               baseline_start=None if start is None else start.date(),
+                               provisional_share_post=float((post["status"] == "provisional").mean())
+                               if len(post) else None)
     if measure.analysis != "its":
         result.reason = (
             "described only: each value is a rolling 12-month total, so a step at go-live would be smeared "
@@ -107,7 +126,7 @@ def fit_measure(
     result: MeasureEvaluation,
     intervention: dt.date,
     *,
-    offset: float | None = None,
+    offset: pd.Series | None = None,
     keep_outliers: bool = False,
     analysis: AnalysisFacts | None = None,
 ) -> MeasureEvaluation:
@@ -140,10 +159,7 @@ def fit_measure(
     if not keep_outliers:
         fit_rows, excluded = exclude_outliers(usable)
         if len(excluded):
-            months = ", ".join(f"{p:%b %Y}" for p in excluded["period"])
-            result.caveats.append(
-                f"{len(excluded)} month(s) far out of line with their neighbours (a likely incomplete "
-                f"submission) were left out of the model: {months}.")
+            result.caveats.append(_outlier_caveat(excluded["period"], result.national_peak_months))
         n_pre = int((fit_rows["period"] < go_live).sum())
         n_post = int((fit_rows["period"] >= go_live).sum())
         result.n_pre, result.n_post = n_pre, n_post
@@ -157,7 +173,12 @@ def fit_measure(
         result.status, result.reason = "not_estimable", degenerate
         return result
     fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
-    exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
+    offset = offset if offset is not None else result.offset
+    exposure = None
+    if offset is not None and len(offset) and measure.value_type == "count":
+        exposure = fit_frame["period"].map(offset).astype(float)
+        if exposure.isna().any():
+            exposure = None  # the population does not cover every month: no offset rather than a partial one
     try:
         its = fit_its(
             fit_frame,
@@ -192,6 +213,34 @@ def fit_measure(
     return result
 
 
+def _baseline_shift_caveat(shift, after_shift: bool) -> tuple[str, pd.Timestamp | None]:
+    """The caveat for a level shift before go-live, and the month the baseline starts from (None: unchanged)."""
+    if shift is None:
+        return "", None
+    if after_shift:
+        text = (f"The baseline starts in {shift.month:%B %Y}, after a level shift {shift.describe()} (the run "
+                "was asked to start the baseline after a shift); earlier months are left out of the model.")
+        return text, shift.month
+    return (f"Data quality: the level shifted {shift.describe()}, before go-live; the baseline spans the shift "
+            "(a run can start the baseline after it instead)."), None
+
+
+def _outlier_caveat(periods: pd.Series, national_peak_months: tuple[str, ...]) -> str:
+    """Months left out of the model, those in a national peak (e.g. a COVID-19 wave) named as such."""
+    peaks = set(national_peak_months)
+    peak = [p for p in periods if f"{p:%Y-%m}" in peaks]
+    other = [p for p in periods if f"{p:%Y-%m}" not in peaks]
+    parts = []
+    if peak:
+        parts.append(f"{', '.join(f'{p:%b %Y}' for p in peak)} (a national peak, such as a COVID-19 or winter "
+                     "wave, that moved this trust further than most)")
+    if other:
+        parts.append(f"{', '.join(f'{p:%b %Y}' for p in other)} (out of line with their neighbours and with the "
+                     "national pattern, for example an incomplete submission)")
+    return (f"{len(periods)} month(s) far out of line with their neighbours were left out of the model: "
+            + "; ".join(parts) + ".")
+
+
 def degenerate_series_reason(rows: pd.DataFrame, go_live: pd.Timestamp) -> str:
     """Why a series cannot give a time series estimate although it has enough months ("" when it can): every
     month zero, only zeros before or after go-live, more than ``its.max_zero_share`` of months zero
@@ -217,21 +266,44 @@ def degenerate_series_reason(rows: pd.DataFrame, go_live: pd.Timestamp) -> str:
 
 
 def describe_domain(registry: Registry, panel: pd.DataFrame, site_id: str, domain_id: str, *,
-                    intervention_date: str | dt.date | None = None, data_source: str = "synthetic") -> DomainEvaluation:
-    """Every measure of ``domain_id`` at ``site_id`` described by its SPC chart (no models yet)."""
+                    intervention_date: str | dt.date | None = None, data_source: str = "synthetic",
+                    population: object | None = None, baseline_after_shift: bool = False) -> DomainEvaluation:
+    """Every measure of ``domain_id`` at ``site_id`` described by its SPC chart (no models yet).
+
+    Level shifts before go-live are reported, and with ``baseline_after_shift`` the baseline starts after the
+    latest one. ``population``: the site's catchment population by year
+    (:class:`evaluation.sources.population.SitePopulation`): counts of people or their care get it as the
+    model's exposure by month and are also shown per 100,000 by year.
+    """
+    from evaluation.panel.quality import baseline_shifts, national_peaks
+    from evaluation.sources.population import monthly_population, rates_per_100k
+
     site = registry.site(site_id)
     domain = registry.domain(domain_id)
     intervention = parse_intervention(intervention_date, site)
-    measures = [describe_measure(m, monthly_series(panel, site.ods_code, m.id, m.period_type), intervention)
-                for m in registry.measures_for(domain_id)]
-    return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, measures)
+    ids = [m.id for m in registry.measures_for(domain_id)]
+    domain_rows = panel[panel["measure_id"].isin(ids)]
+    shifts = baseline_shifts(domain_rows, site.ods_code, ids, pd.Timestamp(intervention), registry=registry)
+    peaks = national_peaks(domain_rows, registry=registry)
+    measures = []
+    for measure in registry.measures_for(domain_id):
+        series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
+        m = describe_measure(measure, series, intervention,
+                             baseline_shift=shifts.get(measure.id) if measure.period_type == "month" else None,
+                             baseline_after_shift=baseline_after_shift)
+        m.national_peak_months = tuple(peaks.get(measure.id, ()))
+        if measure.per_population and population is not None:
+            m.offset = monthly_population(population, series.set_index("period").index.to_series())
+            m.per_100k = rates_per_100k(series, population)
+        measures.append(m)
+    return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, measures,
+                            population_notes=list(getattr(population, "notes", []) or []))
 
 
 def fit_domain(registry: Registry, ev: DomainEvaluation, *, keep_outliers: bool = False) -> DomainEvaluation:
     """Fit the time series model of every described measure analysed by ITS (``ev`` is updated and returned)."""
     for m in ev.measures:
-        offset = ev.site.population if m.measure.value_type == "count" else None
-        fit_measure(m, ev.intervention_date, offset=offset, keep_outliers=keep_outliers, analysis=registry.analysis)
+        fit_measure(m, ev.intervention_date, keep_outliers=keep_outliers, analysis=registry.analysis)
     return ev
 
 
@@ -246,15 +318,18 @@ def evaluate_domain(
     keep_outliers: bool = False,
     comparative: bool = True,
     min_coverage: float = 0.8,
+    population: object | None = None,
+    baseline_after_shift: bool = False,
 ) -> DomainEvaluation:
     """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel: describe, fit and compare.
 
     The headline measure (the designated one, or the first that could be estimated) is also compared with
     the comparator pool (:func:`evaluation.evaluate.comparators.comparator_pool`) by comparative ITS and synthetic
-    control, unless ``comparative`` is false.
+    control, unless ``comparative`` is false. ``population`` and ``baseline_after_shift``: see
+    :func:`describe_domain`.
     """
     ev = describe_domain(registry, panel, site_id, domain_id, intervention_date=intervention_date,
-                         data_source=data_source)
+                         data_source=data_source, population=population, baseline_after_shift=baseline_after_shift)
     fit_domain(registry, ev, keep_outliers=keep_outliers)
     head = ev.headline
     if comparative and head.status == "ok":
@@ -268,13 +343,19 @@ def evaluate_measure(
     series: pd.DataFrame,
     intervention: dt.date,
     *,
-    offset: float | None = None,
+    offset: pd.Series | None = None,
     keep_outliers: bool = False,
     analysis: AnalysisFacts | None = None,
+    baseline_shift: object | None = None,
+    baseline_after_shift: bool = False,
+    national_peak_months: tuple[str, ...] = (),
 ) -> MeasureEvaluation:
-    """SPC and (for measures analysed by ITS) a segmented regression for one site's series."""
-    return fit_measure(describe_measure(measure, series, intervention), intervention, offset=offset,
-                       keep_outliers=keep_outliers, analysis=analysis)
+    """SPC and (for measures analysed by ITS) a segmented regression for one site's series (see
+    :func:`describe_measure` and :func:`fit_measure`)."""
+    m = describe_measure(measure, series, intervention, baseline_shift=baseline_shift,
+                         baseline_after_shift=baseline_after_shift)
+    m.national_peak_months = tuple(national_peak_months)
+    return fit_measure(m, intervention, offset=offset, keep_outliers=keep_outliers, analysis=analysis)
 
 
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,

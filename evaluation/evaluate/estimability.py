@@ -4,8 +4,10 @@
 "estimable" only when the interrupted time series will be fitted (at least ``its.min_pre_months`` usable
 months before go-live and ``its.min_post_months`` after, outlier months left out as the model leaves them
 out), "described" when it has data but is described only (a rolling or short series, or too few months
-either side), and "not in data" when the files hold nothing for it. A site whose go-live falls outside its
-data is reported, never a reason to refuse the whole folder.
+either side, or a degenerate series), and "not in data" when the files hold nothing for it. A site whose
+go-live falls outside its data is reported, never a reason to refuse the whole folder. With
+``baseline_after_shift`` the months before a series' latest level shift before go-live are left out, as ``run``
+leaves them out with ``--baseline-after-shift``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 
 from evaluation.dictionary.registry import NO_GO_LIVE, Registry, Site
 from evaluation.panel.frame import monthly_series
-from evaluation.panel.quality import exclude_outliers
+from evaluation.panel.quality import LevelShift, baseline_shifts, exclude_outliers
 
 ESTIMABLE = "estimable"
 DESCRIBED = "described"
@@ -54,11 +56,17 @@ def _go_live(site: Site, override: dt.date | None) -> dt.date | None:
 
 
 def measure_estimability(registry: Registry, panel: pd.DataFrame, site: Site, measure_id: str,
-                         go_live: dt.date, *, keep_outliers: bool = False) -> Estimability:
-    """Estimability of one measure at one site (the rule of :func:`evaluation.evaluate.domain.evaluate_measure`)."""
+                         go_live: dt.date, *, keep_outliers: bool = False,
+                         shift: LevelShift | None = None) -> Estimability:
+    """Estimability of one measure at one site (the rule of :func:`evaluation.evaluate.domain.evaluate_measure`);
+    ``shift``: the level shift the baseline starts after, if the run is asked to."""
+    from evaluation.evaluate.domain import degenerate_series_reason
+
     m = registry.measure(measure_id)
     facts = registry.analysis.its
     series = monthly_series(panel, site.ods_code, m.id, m.period_type)
+    if shift is not None and len(series):
+        series = series[series["period"] >= shift.month]
     usable = series[series["value"].notna()] if len(series) else series
     if not keep_outliers and len(usable):
         usable, _ = exclude_outliers(usable)
@@ -82,12 +90,15 @@ def measure_estimability(registry: Registry, panel: pd.DataFrame, site: Site, me
         return Estimability(**base, status=DESCRIBED, reason=(
             f"{where}: the time series model needs at least {facts.min_pre_months} before and "
             f"{facts.min_post_months} after"))
+    degenerate = degenerate_series_reason(usable, when)
+    if degenerate:
+        return Estimability(**base, status=DESCRIBED, reason=degenerate)
     return Estimability(**base, status=ESTIMABLE, reason="")
 
 
 def estimability(registry: Registry, panel: pd.DataFrame, *, sites: list[str] | None = None,
                  domains: list[str] | None = None, intervention: dt.date | None = None,
-                 keep_outliers: bool = False) -> list[Estimability]:
+                 keep_outliers: bool = False, baseline_after_shift: bool = False) -> list[Estimability]:
     """Every site x domain x measure of the run, in registry order."""
     out = []
     for site_id in sites or registry.site_ids:
@@ -96,8 +107,13 @@ def estimability(registry: Registry, panel: pd.DataFrame, *, sites: list[str] | 
         if when is None:
             continue
         for domain_id in domains or registry.domain_ids:
+            ids = [m.id for m in registry.measures_for(domain_id)]
+            shifts = (baseline_shifts(panel[panel["measure_id"].isin(ids)], site.ods_code, ids, pd.Timestamp(when),
+                                      registry=registry) if baseline_after_shift else {})
             for m in registry.measures_for(domain_id):
-                out.append(measure_estimability(registry, panel, site, m.id, when, keep_outliers=keep_outliers))
+                shift = shifts.get(m.id) if m.period_type == "month" else None
+                out.append(measure_estimability(registry, panel, site, m.id, when, keep_outliers=keep_outliers,
+                                                shift=shift))
     return out
 
 

@@ -131,6 +131,7 @@ def measure_result(ev: DomainEvaluation, m: MeasureEvaluation, data_quality: dic
         measure_id=m.measure.id, name=m.measure.name, unit=m.measure.unit, value_type=m.measure.value_type,
         direction_of_improvement=m.measure.direction, headline=m is ev.headline,
         designated_headline=m.measure.headline, status=m.status, reason=m.reason, n_pre=m.n_pre, n_post=m.n_post,
+        provisional_share_post=m.provisional_share_post, baseline_start=m.baseline_start, per_100k=m.per_100k,
         direction=reading(m.status, summary, m.measure.direction), caveats=list(m.caveats),
         primary=primary_estimand(summary, m.measure.value_type, m.measure.unit) if summary else None,
         its=summary, spc=spc_summary(m.xmr),
@@ -141,18 +142,20 @@ def measure_result(ev: DomainEvaluation, m: MeasureEvaluation, data_quality: dic
 
 def domain_result(ev: DomainEvaluation, *, inputs: list[dict] | None = None, input_files: list[dict] | None = None,
                   quality: dict[str, dict | None] | None = None, keep_outliers: bool = False,
-                  comparator_min_coverage: float = 0.8) -> DomainResult:
+                  comparator_min_coverage: float = 0.8, baseline_after_shift: bool = False) -> DomainResult:
     """The results file for one site x domain, every measure with its findings sentences."""
     quality = quality or {}
     bare = DomainResult(
         site=ev.site.id, site_name=ev.site.name, ods_code=ev.site.ods_code, domain=ev.domain_id,
         domain_name=ev.domain_name, data_source=ev.data_source, intervention_date=ev.intervention_date,
         intervention_label=ev.site.intervention_label, intervention_is_assumption=ev.site.intervention_is_assumption,
-        parameters=RunParameters(keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage),
+        parameters=RunParameters(keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage,
+                                 baseline_after_shift=baseline_after_shift),
         inputs=sorted(inputs or [], key=lambda d: d["path"]),
         input_files=sorted(input_files or [], key=lambda d: d["path"]),
         headline_measure=ev.headline.measure.id,
         measures=[measure_result(ev, m, quality.get(m.measure.id)) for m in ev.measures],
+        population_notes=list(ev.population_notes),
     )
     measures = [m.model_copy(update={"findings": findings(bare, m)}) for m in bare.measures]
     return bare.model_copy(update={"measures": measures})

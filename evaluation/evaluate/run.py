@@ -75,6 +75,7 @@ class SitePanel:
     folder: Path
     source: str
     build_dir: Path
+    population: object | None = None  # evaluation.sources.population.SitePopulation, when ONS files were given
 
 
 def load_site_panel(site: str, domain: str, *, data_dir: str | Path | None = "", build_dir: str | Path = "build",
@@ -91,14 +92,25 @@ def load_site_panel(site: str, domain: str, *, data_dir: str | Path | None = "",
     panel, reports = cached_panel(folder, build_dir)
     # An unusable input file stops this site only if it holds this site's rows for this domain.
     panel = usable_rows(panel, reports, registry.site(site).ods_code, [m.id for m in registry.measures_for(domain)])
-    return SitePanel(registry, site, domain, panel, reports, folder, source, Path(build_dir))
+    return SitePanel(registry, site, domain, panel, reports, folder, source, Path(build_dir),
+                     population=_site_population(registry, site, folder))
 
 
-def spc(data: SitePanel, *, intervention_date: str = "") -> DomainEvaluation:
+def _site_population(registry: Registry, site: str, folder: Path):
+    """The site's catchment population by year from any ONS workbooks in the folder (None without them)."""
+    from evaluation.sources.population import read_population_folder, site_population
+
+    table = read_population_folder(folder)
+    return site_population(registry.site(site), table) if len(table) else None
+
+
+def spc(data: SitePanel, *, intervention_date: str = "", baseline_after_shift: bool = False) -> DomainEvaluation:
     """Every measure of the domain at the site as a Making Data Count XmR chart, limits recalculated at go-live
-    (the go-live month: ``intervention_date`` if given, else the registry's)."""
+    (the go-live month: ``intervention_date`` if given, else the registry's); level shifts before go-live are
+    reported, and with ``baseline_after_shift`` the baseline starts after the latest one."""
     return describe_domain(data.registry, data.panel, data.site, data.domain, intervention_date=intervention_date,
-                           data_source=data.source)
+                           data_source=data.source, population=data.population,
+                           baseline_after_shift=baseline_after_shift)
 
 
 def fit(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False) -> DomainEvaluation:
@@ -118,7 +130,7 @@ def compare(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = Fals
 
 
 def record(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False,
-           comparator_min_coverage: float = 0.8) -> tuple[DomainResult, Path]:
+           comparator_min_coverage: float = 0.8, baseline_after_shift: bool = False) -> tuple[DomainResult, Path]:
     """The typed results, with data quality and inputs, written to ``<build>/results/<site>/<domain>.json``."""
     from evaluation.panel.quality import quality_summary
 
@@ -127,7 +139,8 @@ def record(data: SitePanel, ev: DomainEvaluation, *, keep_outliers: bool = False
     result = domain_result(
         ev, inputs=_inputs_used(data.panel, data.reports, ev.site.ods_code, measure_ids, data.folder),
         input_files=[{**f, "path": relative_path(f["path"], data.folder)} for f in quality["files"]],
-        quality=quality["measures"], keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage)
+        quality=quality["measures"], keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage,
+        baseline_after_shift=baseline_after_shift)
     path = write_result(result, data.build_dir / "results" / ev.site.id / f"{ev.domain_id}.json")
     return result, path
 
@@ -153,11 +166,14 @@ def run_domain(
     keep_outliers: bool = False,
     comparator_min_coverage: float = 0.8,
     registry: Registry | None = None,
+    baseline_after_shift: bool = False,
 ) -> DomainRun:
     """Every step for one site x domain; writes ``<build>/results/<site>/<domain>.json``."""
     build_dir = build_folder(build_dir)  # "build" in a notebook opened from notebooks/ is the repository's
     data = load_site_panel(site, domain, data_dir=data_dir, build_dir=build_dir, registry=registry)
-    ev = fit(data, spc(data, intervention_date=intervention_date), keep_outliers=keep_outliers)
+    ev = fit(data, spc(data, intervention_date=intervention_date, baseline_after_shift=baseline_after_shift),
+             keep_outliers=keep_outliers)
     compare(data, ev, keep_outliers=keep_outliers, min_coverage=comparator_min_coverage)
-    result, path = record(data, ev, keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage)
+    result, path = record(data, ev, keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage,
+                          baseline_after_shift=baseline_after_shift)
     return DomainRun(ev, result, data.reports, path, Path(build_dir) / "figures" / site / domain)

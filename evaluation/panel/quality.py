@@ -9,6 +9,7 @@ and is not flagged; only an isolated month that none of its neighbours resembles
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,9 +31,13 @@ _LOG_OFFSET = 0.5
 
 __all__ = [
     "OUTLIER_FLAG",
+    "LevelShift",
+    "baseline_shifts",
     "exclude_outliers",
     "flag_outliers",
     "has_flag",
+    "level_shifts",
+    "national_peaks",
     "outlier_scores",
     "quality_summary",
 ]
@@ -345,7 +350,11 @@ def quality_summary(
     * ``share_suppressed`` (of the rows present, rounded to 4 decimal places; None without rows);
     * ``outlier_months`` (rows flagged "outlier" -- the panel is expected to come from
       :func:`evaluation.sources.load_panel` or :func:`flag_outliers`) and ``provisional_months``;
-    * ``period_types``: every period type present for the measure, with its row count.
+    * ``period_types``: every period type present for the measure, with its row count;
+    * ``level_shifts``: lasting changes in level (:func:`level_shifts`), each ``month``, ``level_before``,
+      ``level_after`` and ``description``;
+    * ``national_peak_months``: months of the series that were national peaks or troughs
+      (:func:`national_peaks`), such as a COVID-19 wave.
 
     ``files``: per input, sorted by path: layout, rows read, kept and rejected (by reason), and whether the
     file could not be used (``blocking``). Every value is JSON-safe and every list sorted.
@@ -353,6 +362,9 @@ def quality_summary(
     registry = registry or default_registry()
     types = {m.id: m.period_type for m in registry.measures}
     org = panel[panel["org_code"] == org_code]
+    wanted = panel[panel["measure_id"].isin(list(measure_ids))]
+    shifts = level_shifts(wanted, registry=registry, org_codes=[org_code])
+    peaks = national_peaks(wanted, registry=registry)
     measures: dict[str, dict] = {}
     for mid in sorted(set(measure_ids)):
         rows = org[org["measure_id"] == mid]
@@ -369,6 +381,11 @@ def quality_summary(
             "outlier_months": _ym(main.loc[has_flag(main["quality_flags"], OUTLIER_FLAG), "period"]),
             "provisional_months": _ym(main.loc[main["status"].eq("provisional"), "period"]),
             "period_types": {str(k): int(v) for k, v in sorted(rows["period_type"].value_counts().items())},
+            "level_shifts": [
+                {"month": f"{x.month:%Y-%m}", "level_before": round(x.level_before, 4),
+                 "level_after": round(x.level_after, 4), "description": x.describe()}
+                for x in shifts if x.measure_id == mid],
+            "national_peak_months": sorted(set(peaks.get(mid, [])) & set(_ym(periods))),
         }
     files = [
         {
@@ -384,3 +401,166 @@ def quality_summary(
         for r in sorted(reports, key=lambda r: r.path)
     ]
     return {"org_code": org_code, "measures": measures, "files": files}
+
+
+# --------------------------------------------------------------------------------------------------
+# Baseline level shifts and national peaks
+
+
+@dataclass(frozen=True)
+class LevelShift:
+    """A lasting change in one organisation's series from ``month`` on (a data-quality finding: a change in
+    recording, a service transfer or a merger, to be judged by a person), on the measure's natural scale."""
+
+    org_code: str
+    measure_id: str
+    month: pd.Timestamp
+    level_before: float  # median of the ``window`` months before
+    level_after: float  # median of the ``window`` months from ``month`` on
+    score: float  # |change| / month-to-month noise, after the national movement is taken off
+
+    def describe(self) -> str:
+        """'from about 2,850 to 1,900 a month from September 2018' (plain words for notes and caveats)."""
+        return (f"from about {_about(self.level_before)} to {_about(self.level_after)} from {self.month:%B %Y}")
+
+
+def _about(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{round(value, -2):,.0f}"
+    if abs(value) >= 100:
+        return f"{round(value, -1):,.0f}"
+    return f"{value:.3g}"
+
+
+def _window_medians(y: np.ndarray, w: int, *, mean: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per series and month t: the median (or mean) of months t-w..t-1 and of months t..t+w-1 (NaN unless
+    at least ``w - 1`` of each have a value)."""
+    padded = np.pad(y, ((0, 0), (w, w)), constant_values=np.nan)
+    win = sliding_window_view(padded, w, axis=1)  # win[:, k] covers padded k..k+w-1 = y k-w..k-1
+    n_months = y.shape[1]
+    before_win = win[:, 0:n_months]  # y t-w .. t-1
+    after_win = win[:, w:w + n_months]  # y t .. t+w-1
+    need = w - 1
+    ok = (np.sum(~np.isnan(before_win), axis=2) >= need) & (np.sum(~np.isnan(after_win), axis=2) >= need)
+    if mean:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return (np.where(ok, np.nanmean(before_win, axis=2), np.nan),
+                    np.where(ok, np.nanmean(after_win, axis=2), np.nan))
+    return np.where(ok, _nanmedian_last(before_win), np.nan), np.where(ok, _nanmedian_last(after_win), np.nan)
+
+
+def level_shifts(panel: pd.DataFrame, *, registry: Registry | None = None,
+                 org_codes: Iterable[str] | None = None) -> list[LevelShift]:
+    """Lasting level shifts in every (or the given) organisation's monthly series.
+
+    **Rule** (facts in ``quality`` of analysis.yaml). At each month t the median of the ``level_shift_window``
+    months before t is compared with the median of the same number of months from t on (counts on the log
+    scale). The national movement -- the median of the same comparison across organisations reporting the
+    measure, where at least ``min_national_orgs`` do -- is taken off, so the COVID-19 drop of April 2020,
+    shared by every trust, is not a shift of any one trust. A shift is reported at the month where the
+    change is largest when it is at least ``level_shift_min_change`` (counts: on the log scale; others:
+    relative to the earlier level) and at least ``level_shift_min_score`` times the series' month-to-month
+    noise (1.4826 x the median absolute month-to-month difference, divided by sqrt 2). Reported shifts are at
+    least a window apart. Months flagged "outlier" are left out; isolated odd months cannot move a median of
+    six, so a single-month peak is never a shift. Sorted by organisation, measure and month.
+    """
+    registry = registry or default_registry()
+    facts = registry.analysis.quality
+    w = facts.level_shift_window
+    kept = panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)] if len(panel) else panel
+    g = _grid(kept, registry)
+    if g is None or g.y.shape[1] < 2 * w:
+        return []  # too short for a window either side of any month
+    before, after = _window_medians(g.y, w)
+    change = after - before
+    national = _national_movement(g, change, ~np.isnan(change), facts.min_national_orgs)
+    adjusted = change - national
+    noise = MAD_TO_SD * _nanmedian_last(np.abs(np.diff(g.y, axis=1))) / np.sqrt(2.0)
+    is_count = g.kind == "count"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(is_count[:, None], np.abs(adjusted), np.abs(adjusted) / np.abs(before))
+        score = np.abs(adjusted) / np.maximum(noise, 1e-12)[:, None]
+    candidate = (relative >= facts.level_shift_min_change) & (score >= facts.level_shift_min_score)
+    candidate &= ~np.isnan(score)
+    # Medians are robust but locate a shift only roughly (a median of six moves once four months have
+    # moved); window means, with the national movement taken off in the same way, place it exactly.
+    mb, ma = _window_medians(g.y, w, mean=True)
+    mean_change = ma - mb
+    locate = np.abs(mean_change - _national_movement(g, mean_change, ~np.isnan(mean_change), facts.min_national_orgs))
+    sel = kept.iloc[g.rows]
+    series_org = np.empty(len(g.measure), dtype=object)
+    series_org[g.series] = sel["org_code"].to_numpy()
+    wanted = None if org_codes is None else set(org_codes)
+    first = pd.DatetimeIndex(sel["period"]).min()
+    out: list[LevelShift] = []
+    for s in np.flatnonzero(candidate.any(axis=1)):
+        if wanted is not None and series_org[s] not in wanted:
+            continue
+        taken: list[int] = []
+        for t in sorted(np.flatnonzero(candidate[s]), key=lambda t: (-score[s, t], t)):
+            if all(abs(t - u) >= w for u in taken):
+                taken.append(int(t))
+        taken = [_refine(locate[s], t, w) for t in taken]
+        for t in sorted(taken):
+            lo, hi = before[s, t], after[s, t]
+            if is_count[s]:
+                lo, hi = np.exp(lo) - _LOG_OFFSET, np.exp(hi) - _LOG_OFFSET
+            out.append(LevelShift(str(series_org[s]), str(g.measure[s]), first + pd.DateOffset(months=t),
+                                  float(lo), float(hi), float(score[s, t])))
+    return sorted(out, key=lambda x: (x.org_code, x.measure_id, x.month))
+
+
+def _refine(locate: np.ndarray, t: int, w: int) -> int:
+    """The month within half a window of ``t`` where the window means differ most (``t`` itself on ties)."""
+    lo, hi = max(0, t - w // 2), min(len(locate), t + w // 2 + 1)
+    near = np.nan_to_num(locate[lo:hi], nan=-1.0)
+    best = lo + int(np.argmax(near))
+    return best if near.max() > np.nan_to_num(locate[t], nan=-1.0) else t
+
+
+def national_peaks(panel: pd.DataFrame, *, registry: Registry | None = None, window: int = 7) -> dict[str, list[str]]:
+    """Per measure, the months (``YYYY-MM``) of a national peak or trough, such as a COVID-19 or winter
+    flu wave: months when the national movement (the median, across the organisations reporting the measure
+    where at least ``quality.min_national_orgs`` do, of each one's departure from its own neighbours'
+    median) is at least ``quality.national_peak_score`` times its typical size (1.4826 x its median absolute
+    value over all months). Shared by most trusts, such a month is never a local data problem."""
+    registry = registry or default_registry()
+    facts = registry.analysis.quality
+    g = _grid(panel, registry)
+    if g is None:
+        return {}
+    half = window // 2
+    padded = np.pad(g.y, ((0, 0), (half, half)), constant_values=np.nan)
+    win = sliding_window_view(padded, window, axis=1).copy()
+    win[:, :, half] = np.nan
+    departure = g.y - _nanmedian_last(win)
+    first = pd.DatetimeIndex(panel.iloc[g.rows]["period"]).min()
+    out: dict[str, list[str]] = {}
+    for mid in sorted(pd.unique(g.measure)):
+        block = departure[g.measure == mid]
+        reporting = np.sum(~np.isnan(block), axis=0)
+        movement = np.where(reporting >= facts.min_national_orgs, _nanmedian_last(block.T), np.nan)
+        if np.isnan(movement).all():
+            continue
+        typical = MAD_TO_SD * float(np.nanmedian(np.abs(movement)))
+        if typical <= 0:
+            continue
+        months = np.flatnonzero(np.abs(np.nan_to_num(movement)) >= facts.national_peak_score * typical)
+        if len(months):
+            out[str(mid)] = [f"{first + pd.DateOffset(months=int(t)):%Y-%m}" for t in months]
+    return out
+
+
+def baseline_shifts(panel: pd.DataFrame, org_code: str, measure_ids: Sequence[str], go_live: pd.Timestamp | str,
+                    *, registry: Registry | None = None) -> dict[str, LevelShift]:
+    """Per measure, the latest level shift at ``org_code`` before go-live (the month an evaluation asked to
+    start its baseline after a shift starts it from); measures without one are left out. The national
+    movement is judged from every organisation in ``panel`` reporting the measure."""
+    when = pd.Timestamp(go_live)
+    rows = panel[panel["measure_id"].isin(list(measure_ids))]
+    found: dict[str, LevelShift] = {}
+    for shift in level_shifts(rows, registry=registry, org_codes=[org_code]):
+        if shift.month < when:
+            found[shift.measure_id] = shift  # sorted by month: the latest wins
+    return found

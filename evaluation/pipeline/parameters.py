@@ -85,13 +85,15 @@ def check_request(registry: Registry, *, sites: Sequence[str] | None, domains: S
                                      "YYYY-MM for providers outside the registry")
 
 
-def check_data_folder(data_dir: str | Path | None) -> None:
-    """A data folder given by the user exists and is a folder (its files are checked when read)."""
+def check_data_folder(data_dir: str | Path | Sequence[str | Path] | None) -> None:
+    """Each data folder given by the user (``--data-dir`` may be repeated) exists and is a folder (its files are
+    checked when read)."""
     if data_dir is None or data_dir == "":
         return
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise ParameterError(f"data directory {folder} does not exist or is not a folder")
+    for one in ([data_dir] if isinstance(data_dir, str | Path) else list(data_dir)):
+        folder = Path(one)
+        if not folder.is_dir():
+            raise ParameterError(f"data directory {folder} does not exist or is not a folder")
 
 
 def _check_date_form(text: str) -> None:

@@ -384,6 +384,7 @@ def run(
     progress: bool = True,
     notebook_dir: str | Path | None = None,
     keep_outliers: bool = False,
+    baseline_after_shift: bool = False,
     cross_site: bool = True,
     comparator_min_coverage: float = 0.8,
     force: bool = False,
@@ -413,7 +414,7 @@ def run(
         prepared = _prepare(registry, build, sites=sites, domains=domains, data_dir=data_dir,
                             intervention_date=intervention_date, notebook_dir=notebook_dir,
                             keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage,
-                            force=force, shard=shard)
+                            force=force, shard=shard, baseline_after_shift=baseline_after_shift)
         # From here until the manifest is written at the end, the build folder holds no complete run.
         manifest.clear_manifest(build)
         workers = max(1, min(jobs or os.cpu_count() or 1, max(1, len(prepared.misses))))
@@ -460,7 +461,7 @@ class Prepared:
 
 
 def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, intervention_date, notebook_dir,
-             keep_outliers, comparator_min_coverage, force, shard) -> Prepared:
+             keep_outliers, comparator_min_coverage, force, shard, baseline_after_shift=False) -> Prepared:
     """Read the data, check the parameters against them, work out every cache key: all before any worker."""
     from evaluation.evaluate.run import resolve_data_dir
     from evaluation.pipeline.parameters import check_run_parameters
@@ -476,7 +477,8 @@ def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, inter
                          loaded=(panel, reports))
     todo = shard_jobs(plan(registry, sites, domains), shard)
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
-              "keep_outliers": bool(keep_outliers), "comparator_min_coverage": float(comparator_min_coverage)}
+              "keep_outliers": bool(keep_outliers), "comparator_min_coverage": float(comparator_min_coverage),
+              "baseline_after_shift": bool(baseline_after_shift)}
     write_data_log(reports, folder, build, panel, registry)
     accounting = _file_accounting(reports, folder)
     excluded = {s.ods_code for s in registry.sites}

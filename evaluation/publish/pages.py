@@ -116,7 +116,7 @@ def site_page(registry: Registry, site_id: str, results: list[dict], status: dic
     names = {m.measure_id: m.name for r in by_domain.values() for m in r.measures}
     charts = {d: _charts(stems, names) for d, stems in (figures or {}).items() if stems}
     return _page("site.md.j2", site=registry.site(site_id), domains=registry.domains, by_domain=by_domain,
-                 failed=failed, notebooks=notebooks, figures=charts)
+                 failed=failed, notebooks=notebooks, figures=charts, measures=registry.measures)
 
 
 def _caveats(site_id: str, results: list[dict]) -> list[str]:

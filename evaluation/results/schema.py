@@ -228,6 +228,25 @@ class Comparative(_Model):
     synthetic_control: SyntheticControlSummary | None = None
 
 
+class LevelShiftFinding(_Model):
+    """A lasting change in the level of a series: a data-quality finding (``evaluation.panel.quality.level_shifts``)."""
+
+    month: str = Field(description="YYYY-MM, the first month at the new level")
+    level_before: Num = None
+    level_after: Num = None
+    description: str = ""
+
+
+class RatePer100k(_Model):
+    """A count shown per 100,000 catchment population for one calendar year (ONS mid-year estimates)."""
+
+    year: int
+    months: int = Field(description="months of the year with a value")
+    population: Num = None
+    population_year: int = Field(description="the mid-year estimate used (the latest for later years)")
+    per_100k: Num = Field(default=None, description="the year's mean monthly count per 100,000 population")
+
+
 class DataQuality(_Model):
     """What the panel holds for this site and measure."""
 
@@ -240,6 +259,9 @@ class DataQuality(_Model):
     outlier_months: list[str] = Field(default_factory=list)
     provisional_months: list[str] = Field(default_factory=list)
     share_suppressed: Num = None
+    level_shifts: list[LevelShiftFinding] = Field(default_factory=list)
+    national_peak_months: list[str] = Field(default_factory=list,
+                                            description="months shared with a national peak, e.g. a COVID-19 wave")
 
 
 class Findings(_Model):
@@ -266,7 +288,12 @@ class MeasureResult(_Model):
     reason: str = ""
     n_pre: int
     n_post: int
+    provisional_share_post: Num = Field(default=None, description="share of the months from go-live on that are "
+                                        "provisional (None without such months)")
+    baseline_start: dt.date | None = Field(default=None, description="first month of the baseline when the run "
+                                           "started it after a level shift")
     direction: Reading
+    per_100k: list[RatePer100k] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
     primary: Primary | None = None
     its: ITSSummary | None = None
@@ -304,6 +331,7 @@ class RunParameters(_Model):
 
     keep_outliers: bool = False
     comparator_min_coverage: float = 0.8
+    baseline_after_shift: bool = False
 
 
 class DomainResult(_Model):
@@ -324,6 +352,8 @@ class DomainResult(_Model):
     input_files: list[InputFile] = Field(default_factory=list)
     headline_measure: str
     measures: list[MeasureResult]
+    population_notes: list[str] = Field(default_factory=list, description="how the catchment population by "
+                                        "year was put together (boundary changes, the 2020/2021 rebasing)")
 
     @property
     def headline(self) -> MeasureResult:

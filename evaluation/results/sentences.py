@@ -265,9 +265,23 @@ def easy_read_sentences(m: MeasureResult) -> list[str]:
     return out
 
 
+# --- provisional months (issue 15): one clause added to the headline, kept apart from the sentences above ---
+
+
+def provisional_clause(m: MeasureResult) -> str:
+    """' Most of the months after go-live (75%) are provisional figures that may still be revised.' when more
+    than half of them are ('' otherwise, and for a measure with no months after go-live)."""
+    share = m.provisional_share_post
+    if share is None or share <= 0.5 or m.status == "not_in_data":
+        return ""
+    if share >= 1:
+        return " Every month after go-live is a provisional figure that may still be revised."
+    return f" Most of the months after go-live ({share:.0%}) are provisional figures that may still be revised."
+
+
 def findings(result: DomainResult, m: MeasureResult) -> Findings:
     """Every sentence for one measure."""
-    return Findings(headline=headline_sentence(result, m), interval=interval_sentence(m),
+    return Findings(headline=headline_sentence(result, m) + provisional_clause(m), interval=interval_sentence(m),
                     robustness=robustness_sentence(m), comparative=comparative_sentence(m),
                     easy_read=easy_read_sentences(m))
 

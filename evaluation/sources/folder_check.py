@@ -96,6 +96,8 @@ def validate(
     emit()
     _print_outliers(emit, panel, site_codes, registry)
     emit()
+    _print_shifts_and_peaks(emit, panel, site_codes, registry)
+    emit()
     _print_estimability(emit, panel, registry)
 
     blocking = sorted({_one_line(b) for r in reports for b in r.blocking})
@@ -114,6 +116,22 @@ def validate(
         return EXIT_NOT_USABLE
     emit("Result: usable.")
     return EXIT_OK
+
+
+def _print_shifts_and_peaks(emit: Emit, panel: pd.DataFrame, site_codes: list[str], registry: Registry) -> None:
+    """Level shifts at the four sites (data-quality findings) and the national peak months (not data problems)."""
+    from evaluation.panel.quality import level_shifts, national_peaks
+
+    shifts = level_shifts(panel, registry=registry, org_codes=site_codes)
+    emit(f"Level shifts at the four sites (a lasting change in level, e.g. recording or a service transfer; "
+         f"run --baseline-after-shift starts the baseline after the latest before go-live): {len(shifts)}")
+    for x in shifts:
+        emit(f"    {x.org_code} {x.measure_id}: {x.describe()}")
+    peaks = national_peaks(panel, registry=registry)
+    emit("National peaks and troughs (most trusts moved together, such as a COVID-19 or winter wave; not data "
+         f"problems): {'none' if not peaks else ''}")
+    for mid, months in peaks.items():
+        emit(f"    {mid}: {', '.join(months)}")
 
 
 def _print_estimability(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None:
@@ -265,8 +283,8 @@ def _outlier_lines(table: pd.DataFrame) -> Iterable[str]:
 def _print_outliers(emit: Emit, panel: pd.DataFrame, site_codes: list[str], registry: Registry) -> None:
     flagged = panel[has_flag(panel["quality_flags"], OUTLIER_FLAG)]
     emit(
-        f"Data-quality outliers (quality flag '{OUTLIER_FLAG}': a month far out of line with the months around it, "
-        "such as an incomplete submission): "
+        f"Data-quality outliers (quality flag '{OUTLIER_FLAG}': a month far out of line with the months around it "
+        "and with the national pattern, for example an incomplete submission or a local one-off): "
         f"{len(flagged)} month(s) in {flagged['org_code'].nunique()} organisation(s)"
     )
     if flagged.empty:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from evaluation.dictionary.registry import Site
@@ -155,3 +156,41 @@ def site_population(site: Site, table: pd.DataFrame) -> SitePopulation:
 def per_100k(value: float, population: float) -> float:
     """A count per 100,000 population."""
     return value / population * 100_000.0
+
+
+def monthly_population(population: SitePopulation, periods: pd.Series | pd.DatetimeIndex) -> pd.Series:
+    """The catchment population in each month of ``periods`` (indexed like ``periods`` when it is a Series):
+    each mid-year estimate is placed at 1 July and months in between are interpolated linearly, so the
+    model's exposure changes smoothly (the 2020/2021 rebasing break is spread over those twelve months);
+    months before the first or after the last published year take the nearest published year. Empty when
+    the site has no population by year."""
+    index = periods.index if isinstance(periods, pd.Series) else pd.RangeIndex(len(periods))
+    when = pd.DatetimeIndex(periods)
+    if not population.by_year:
+        return pd.Series(dtype=float)
+    years = sorted(population.by_year)
+    anchors = pd.DatetimeIndex([pd.Timestamp(year=y, month=7, day=1) for y in years])
+    x = when.to_numpy(dtype="datetime64[D]").astype(float)
+    xp = anchors.to_numpy(dtype="datetime64[D]").astype(float)
+    values = np.interp(x, xp, [population.by_year[y] for y in years])
+    return pd.Series(values, index=index, dtype=float)
+
+
+def rates_per_100k(series: pd.DataFrame, population: SitePopulation) -> list[dict]:
+    """A monthly count series shown per 100,000 population by calendar year: the mean of the year's
+    non-suppressed monthly values divided by the mid-year population of that year. A year after the latest
+    published estimate uses the latest (``population_year`` says which year's estimate was used). Empty
+    without a population by year or without values."""
+    if not population.by_year or series.empty:
+        return []
+    usable = series[series["value"].notna() & ~series["suppressed"].astype(bool)]
+    if usable.empty:
+        return []
+    latest, earliest = max(population.by_year), min(population.by_year)
+    out = []
+    for year, grp in usable.groupby(pd.DatetimeIndex(usable["period"]).year, sort=True):
+        used = min(max(int(year), earliest), latest)
+        people = population.by_year[used]
+        out.append({"year": int(year), "months": int(len(grp)), "population": round(people),
+                    "population_year": used, "per_100k": round(per_100k(float(grp["value"].mean()), people), 2)})
+    return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 
 from evaluation.dictionary.registry import default_registry
@@ -51,3 +53,37 @@ def test_real_files_give_each_site_a_population_by_year():
     assert 760_000 < dorset[2016] < dorset[2022] < 800_000  # "just under 800,000"
     for site in reg.sites:
         assert {2016, 2021, 2022} <= set(site_population(site, table).by_year)
+
+
+def _site_pop(by_year: dict[int, float]):
+    from evaluation.sources.population import SitePopulation
+
+    return SitePopulation("x", by_year)
+
+
+def test_monthly_population_interpolates_between_mid_years_and_holds_the_ends():
+    from evaluation.sources.population import monthly_population
+
+    periods = pd.Series(pd.to_datetime(["2019-01-01", "2020-07-01", "2021-01-01", "2021-07-01", "2024-03-01"]))
+    got = monthly_population(_site_pop({2020: 100_000.0, 2021: 112_000.0}), periods)
+    assert list(got.index) == list(periods.index)
+    assert got.iloc[0] == 100_000 and got.iloc[1] == 100_000 and got.iloc[3] == 112_000 and got.iloc[4] == 112_000
+    assert 105_900 < got.iloc[2] < 106_100  # half-way between mid-2020 and mid-2021: the rebasing break spread
+    assert monthly_population(_site_pop({}), periods).empty
+
+
+def test_rates_per_100k_by_year_use_that_years_estimate_or_the_latest():
+    from evaluation.sources.population import rates_per_100k
+
+    series = pd.DataFrame({"period": pd.date_range("2021-01-01", periods=36, freq="MS"), "value": 50.0,
+                           "suppressed": False})
+    series.loc[0, ["value", "suppressed"]] = [np.nan, True]
+    rows = rates_per_100k(series, _site_pop({2021: 500_000.0, 2022: 250_000.0}))
+    assert [(r["year"], r["months"], r["population_year"], r["per_100k"]) for r in rows] == [
+        (2021, 11, 2021, 10.0), (2022, 12, 2022, 20.0), (2023, 12, 2022, 20.0)]
+
+
+def test_no_site_carries_a_constant_population_any_more():
+    """The ONS figures by year replace the constant (Dorset's rounded 800,000): a constant offset is never a rate."""
+    assert all(s.population is None for s in default_registry().sites)
+    assert all(s.catchment for s in default_registry().sites)
