@@ -275,12 +275,12 @@ def test_text_from_data_is_escaped_in_domain_html() -> None:
     attack = "<script>alert(1)</script>"
     report = ReadReport(path=f"/data/{attack}.csv", layout="mhsds_long", rows_read=2, rows_kept=1)
     report.reject(f"reason {attack}", 1)
-    fake = SimpleNamespace(reports=[report])
-    # The notebooks render the table exactly like this.
-    table = NotebookView.data_table(fake).to_html(index=False, border=0, classes="table eval-table")
+    view = NotebookView(reports=[report])
+    # The notebooks show the table exactly like this.
+    table = view.data_html()
     assert "<script>" not in table and "&lt;script&gt;" in table
     site = SimpleNamespace(name=f"Site {attack}", provider_name=f"Trust {attack}", ods_code="RDY",
-                           intervention_label=attack, intervention_is_assumption=False)
-    run = SimpleNamespace(evaluation=SimpleNamespace(site=site, intervention_date=dt.date(2021, 8, 1)))
-    context = NotebookView.context_html(run)
+                           intervention_label=attack, intervention_is_assumption=False,
+                           intervention_date=dt.date(2021, 8, 1))
+    context = view.context_html(SimpleNamespace(site=site, intervention_date=dt.date(2021, 8, 1)))
     assert "<script>" not in context and context.count("&lt;script&gt;") == 3
