@@ -119,7 +119,7 @@ def run(session: nox.Session) -> None:
 @nox.session
 def lab(session: nox.Session) -> None:
     """JupyterLab on notebooks/ with the project's kernel; notebooks write to the repository's build/."""
-    _install(session)  # jupyterlab is in the lock file
+    _install(session)  # jupyterlab (the lab extra) is in the lock file
     # The kernel the notebooks name ("python3") is this environment's own Python.
     session.run("python", "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                 "--display-name", "Python 3 (evaluation)")
@@ -169,7 +169,7 @@ def realdata(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Regenerate requirements.lock (universal, Python 3.11+) from pyproject.toml."""
     session.install("uv")
-    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
+    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--extra", "lab", "--universal",
                 "--python-version", "3.11", "-o", LOCK)
 
 

@@ -18,7 +18,9 @@ def _name(spec: str) -> str:
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(d) for d in project["dependencies"]}
-    wanted |= {_name(d) for d in project["optional-dependencies"]["dev"]}
+    # Conda users get the development and JupyterLab extras too (the Spark extra needs a Java runtime).
+    for extra in ("dev", "lab"):
+        wanted |= {_name(d) for d in project["optional-dependencies"][extra]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
     pip_section = next((d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d), [])
@@ -39,5 +41,6 @@ def test_lock_file_pins_every_dependency():
     lock = (ROOT / "requirements.lock").read_text()
     locked = {_name(line) for line in lock.splitlines() if line and not line.startswith((" ", "#"))}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for dep in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    extras = project["optional-dependencies"]
+    for dep in project["dependencies"] + extras["dev"] + extras["lab"]:
         assert _name(dep) in locked, dep
