@@ -52,7 +52,7 @@ def _run(folder: Path, build: Path, domains: list[str] | None = None) -> dict | 
                 data = steps.load_site_panel(site, domain, data_dir=folder, build_dir=build)
             except SourceError:
                 continue
-            for m in steps.fit(data).measures:
+            for m in steps.fit(data, steps.spc(data)).measures:
                 out[(site, domain, m.measure.id)] = RUN_TO_VALIDATE[m.status]
     return out
 
