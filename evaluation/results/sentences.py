@@ -10,6 +10,7 @@ a table shows the model's own coefficient; stakeholder sentences never mention o
 
 from __future__ import annotations
 
+from evaluation.dictionary.disclosure_facts import count_rounding
 from evaluation.results.schema import (
     DomainResult,
     Findings,
@@ -25,7 +26,6 @@ SCALE_WORDS = {"rate_ratio": "rate ratio", "odds_ratio": "odds ratio", "differen
 #: The value of each scale that means "no change".
 NULL = {"rate_ratio": 1.0, "odds_ratio": 1.0, "difference": 0.0}
 #: Plural unit words and their singular.
-SINGULAR = {"people": "person", "referrals": "referral", "staff": "member of staff"}
 
 
 def scale_words(scale: str) -> str:
@@ -71,13 +71,13 @@ def points(x: float) -> str:
 
 
 def quantity(x: float, unit: str) -> str:
-    """An unsigned amount in the measure's unit, singular when it rounds to one ("1 referral per month")."""
+    """An unsigned amount of a count measure a month, rounded as a published count is ("about 495 referrals
+    per month"; below the disclosure threshold "under 5 referrals per month"), so a model estimate in words
+    can never be read as an exact small count (``data_dictionary/disclosure.yaml``)."""
+    threshold, base = count_rounding()
     n = abs(x)
-    text = f"{n:.0f}" if n >= 10 else f"{n:.1f}"
     first, _, rest = unit.partition(" ")
-    if text in ("1", "1.0"):
-        first = SINGULAR.get(first, first)
-        text = "1"
+    text = f"under {threshold}" if n < threshold else f"about {base * round(n / base):,}"
     return f"{text} {first}{' ' + rest if rest else ''}"
 
 

@@ -117,12 +117,19 @@ def check_sentence(sentence: str, m: MeasureResult) -> None:
     if direction != "no clear change":
         assert "no clear change" not in sentence and "consistent with no change" not in sentence, sentence
         if p.relative_unit == "percent":
-            pat = (rf"were {NUM} [^()]*?(lower|higher) than expected from the earlier trend {when} "
+            pat = (rf"were (?:about|under) {NUM} [^()]*?(lower|higher) than expected from the earlier trend {when} "
                    rf"\({NUM}% (lower|higher); 95% CI {NUM}% to {NUM}% (lower|higher)\)")
             found = re.search(pat, sentence)
             assert found, f"no clear-change wording in: {sentence}"
             amount, word, pct, word2, a, b, word3 = found.groups()
-            assert _close(amount, abs(p.absolute.estimate)), (sentence, p.absolute.estimate)  # per month, in units
+            # Per month, in units, rounded as a published count is: "under 5" below the threshold, else the
+            # nearest multiple of 5 (disclosure.yaml), so a model estimate never reads as an exact small count.
+            exact = abs(p.absolute.estimate)
+            if "under " + amount in sentence:
+                assert exact < 5 and amount == "5", (sentence, exact)
+            else:
+                assert float(amount.replace(",", "")) % 5 == 0 and abs(float(amount.replace(",", "")) - exact) <= 2.5, (
+                    sentence, exact)
             assert word3 == direction, sentence
         else:
             pat = (rf"was {NUM} percentage points? (lower|higher) than expected from the earlier trend {when} "
@@ -353,7 +360,7 @@ def test_every_overview_sentence_states_the_numbers_it_came_from(results):
 def test_headlines_read_as_expected(results):
     """The checkers' patterns match what the sentences say (a checker that matched nothing would prove nothing)."""
     said = {(r.site, r.domain): r.headline.findings.headline for r in results}
-    assert ("new emergency referrals to crisis care teams were 20 referrals per month lower than expected from "
+    assert ("new emergency referrals to crisis care teams were about 20 referrals per month lower than expected from "
             "the earlier trend a year after go-live (17% lower; 95% CI 8% to 24% lower).") in said["dorset",
                                                                                                  "crisis_demand"]
     assert ("the share of referrals accepted was 4.2 percentage points higher than expected from the earlier "
@@ -366,7 +373,7 @@ def test_headlines_read_as_expected(results):
     ("lower than expected", "higher than expected"),  # the direction of the change
     ("(17% lower;", "(17% higher;"),  # the direction of the relative change
     ("(17% lower;", "(27% lower;"),  # the percentage
-    ("were 20 referrals", "were 30 referrals"),  # the change per month
+    ("were about 20 referrals", "were about 30 referrals"),  # the change per month
     ("95% CI 8% to 24% lower", "95% CI 8% to 34% lower"),  # an interval bound
     ("95% CI 8% to 24% lower", "95% CI 8% to 24% higher"),  # an interval's side
     ("a year after go-live", "on average over the first year after go-live"),  # the estimand

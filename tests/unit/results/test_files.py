@@ -85,9 +85,13 @@ def test_neutral_measure_reads_higher_or_lower_not_improvement():
     assert _result("MHS32", "rate_ratio", _est(1.1, 1.05, 1.16)).headline.direction == "higher"
 
 
-def test_singular_unit_when_the_change_rounds_to_one():
-    r = _result("CCR70", "rate_ratio", _est(0.9, 0.8, 0.95), _effect((-1.02, -2, -0.5), (-0.1, -0.2, -0.05)))
-    assert "1 referral per month lower" in r.headline.findings.headline
+def test_a_change_of_a_count_is_rounded_as_a_published_count_is():
+    """A model estimate beside a count word reads as a count: below 5 it says "under 5", else the nearest 5."""
+    small = _result("CCR70", "rate_ratio", _est(0.9, 0.8, 0.95), _effect((-1.02, -2, -0.5), (-0.1, -0.2, -0.05)))
+    assert "under 5 referrals per month lower" in small.headline.findings.headline
+    assert "1 referral" not in small.headline.findings.headline
+    large = _result("CCR70", "rate_ratio", _est(0.9, 0.8, 0.95), _effect((-493.2, -700, -300), (-0.1, -0.2, -0.05)))
+    assert "about 495 referrals per month lower" in large.headline.findings.headline
 
 
 @pytest.mark.parametrize("status,reason,expect", [
