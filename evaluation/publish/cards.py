@@ -107,8 +107,19 @@ def finding_html(result: DomainResult) -> Markup:
     """
     m = result.headline
     spc = m.spc or SPCSummary()
-    return render_macro(CARDS, "finding", result.site, result.domain, m.measure_id, m.findings.headline,
-                        interval_words(m), variation_html(spc.variation_icon), assurance_html(spc.assurance_icon))
+    f = m.findings
+    return render_macro(CARDS, "finding", result.site, result.domain, m.measure_id, f.headline, f.verdict,
+                        interval_words(m), variation_html(spc.variation_icon), assurance_html(spc.assurance_icon),
+                        f.spc_note)
+
+
+def technical_html(result: DomainResult) -> Markup:
+    """A collapsed "Technical detail" section for a site x domain: every measure's statistics (model, checks,
+    p-values, design names), kept out of the main text."""
+    rows = [{"name": m.name, "headline": m.findings.headline, "robustness": m.findings.robustness,
+             "comparative": m.findings.comparative, "technical": m.findings.technical}
+            for m in result.measures if m.findings is not None]
+    return render_macro(CARDS, "technical", rows)
 
 
 def failed_html(site_id: str, domain_id: str, error: str) -> Markup:

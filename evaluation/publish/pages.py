@@ -24,6 +24,7 @@ from evaluation.publish.cards import (
     finding_html,
     first_line,
     headline,
+    technical_html,
     variation_html,
 )
 from evaluation.publish.disclosure import rules_fragment
@@ -31,6 +32,7 @@ from evaluation.publish.downloads import write_results_csvs
 from evaluation.publish.easy_read import easy_read_page
 from evaluation.publish.templates import render
 from evaluation.results.files import read_result
+from evaluation.results.sentences import go_live, tidy
 
 PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-nb", "sphinx")
 
@@ -38,7 +40,7 @@ PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-n
 # What the page templates call to show a finding (evaluation/publish/cards.py): passed in with every page's values.
 CARD_HELPERS = {"headline": headline, "estimate_text": estimate_text, "finding_html": finding_html,
                 "failed_html": failed_html, "first_line": first_line, "variation_html": variation_html,
-                "assurance_html": assurance_html}
+                "assurance_html": assurance_html, "technical_html": technical_html, "go_live": go_live}
 
 
 def _page(template: str, **values: object) -> str:
@@ -127,7 +129,7 @@ def _caveats(site_id: str, results: list[dict]) -> list[str]:
     for r in sorted((r for r in results if r.site == site_id), key=lambda r: r.domain):
         m = headline(r)
         for c in m.caveats:
-            text = f"{m.name}: {c}"
+            text = f"{m.name}: {tidy(c)}"
             if text not in seen:
                 seen.add(text)
                 out.append(text)
