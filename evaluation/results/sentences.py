@@ -17,7 +17,6 @@ from evaluation.results.schema import (
     DomainResult,
     Findings,
     Interval,
-    ITSSummary,
     MeasureResult,
     Primary,
     Reading,
@@ -188,7 +187,8 @@ def verdict_sentence(m: MeasureResult) -> str:
         return "For this measure, higher is neither better nor worse."
     if m.direction == "no clear change":
         return f"{better}, but there is no clear change yet."
-    return f"{better}: this looks like {'an improvement' if m.direction == 'improvement' else 'a change for the worse'}."
+    good = m.direction == "improvement"
+    return f"{better}: this looks like {'an improvement' if good else 'a change for the worse'}."
 
 
 def interval_sentence(m: MeasureResult) -> str:

@@ -121,7 +121,8 @@ def check_sentence(sentence: str, m: MeasureResult) -> None:
     if direction != "no clear change":
         assert "no clear change" not in sentence and "best estimate" not in sentence, sentence
         if p.relative_unit == "percent":
-            pat = rf"were {NUM}% (lower|higher) than expected from the earlier trend: (?:about|under) ([\d,]+) [^.]*?(lower|higher)\."
+            pat = (rf"were {NUM}% (lower|higher) than expected from the earlier trend: (?:about|under) ([\d,]+) "
+                   rf"[^.]*?(lower|higher)\.")
             found = re.search(pat, sentence)
             assert found, f"no clear-change wording in: {sentence}"
             pct, word, amount, word2 = found.groups()
