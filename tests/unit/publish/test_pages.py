@@ -606,3 +606,82 @@ def test_img_alt_checker_rejects_missing_or_unnamed_alt(tmp_path: Path):
         page.write_text(good + bad)
         with pytest.raises(AssertionError):
             check_img_alts(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ issues 17/18
+
+
+def _analyst_dated(result: DomainResult) -> DomainResult:
+    """The same result as if the run had been given its own go-live (April 2022)."""
+    import datetime as dt
+    bare = result.model_copy(update={"intervention_date": dt.date(2022, 4, 1), "intervention_set_by_analyst": True})
+    m = bare.headline
+    return bare.model_copy(update={"measures": [m.model_copy(update={"findings": sentences.findings(bare, m)})]})
+
+
+def test_an_analyst_go_live_is_labelled_as_such_everywhere_never_as_the_programme_milestone(results):
+    from evaluation.publish.pages import site_page
+
+    dorset = [_analyst_dated(r) if r.site == "dorset" else r for r in results]
+    label = REG.site("dorset").intervention_label
+    pages = {"overview": overview_fragment(REG, dorset, {}),
+             "site": site_page(REG, "dorset", dorset, {}, []),
+             "summary": summary_page(REG, "dorset", dorset, {}, {"data_source": "published"}),
+             "easy read": easy_read_page(REG, "dorset", dorset, {}, data_source="published")}
+    for name, page in pages.items():
+        text = html.unescape(page)
+        if name != "easy read":
+            assert "go-live set by the analyst: April 2022" in text, name
+        else:
+            assert "chose the start date: April 2022" in text
+        if name == "overview":
+            text = text[text.index("## Dorset"):text.index("## Bradford") if "## Bradford" in text else None]
+        assert label not in text, (name, label)
+    assert "A year after go-live (April 2022)" in dorset[0].headline.findings.headline
+
+
+def test_the_intro_names_only_the_sites_built(results):
+    from evaluation.publish.pages import intro_fragment
+
+    one = [r for r in results if r.site == "dorset"]
+    text = html.unescape(intro_fragment(REG, one, {}))
+    assert "Dorset" in text and "Bradford" not in text and "Cheshire" not in text and "four" not in text.lower()
+    everyone = html.unescape(intro_fragment(REG, results, {}))
+    assert all(s.name in everyone for s in REG.sites)
+
+
+@pytest.mark.parametrize("source,words", [("local", "Local data"), ("synthetic", "Synthetic demonstration data"),
+                                          ("published", "Published data")])
+def test_every_generated_page_says_where_its_numbers_come_from(results, source, words):
+    from evaluation.publish.pages import data_quality_page, reading_guide_fragment, site_page
+
+    pages = [reading_guide_fragment(source), site_page(REG, "dorset", results, {"data_source": source}, []),
+             summary_page(REG, "dorset", results, {}, {"data_source": source}),
+             data_quality_page(REG, "dorset", results, source)]
+    for page in pages:
+        assert words in html.unescape(page)
+    if source == "local":
+        assert "Local data" in easy_read_page(REG, "dorset", results, {}, data_source="local")
+
+
+def test_the_reading_guide_shows_every_icon_with_its_meaning():
+    from evaluation.publish.cards import ASSURANCE, VARIATION
+    from evaluation.publish.pages import reading_guide_fragment
+
+    text = reading_guide_fragment("synthetic")
+    assert text.count('class="mdc-icon"') == len(VARIATION) + len(ASSURANCE)
+    for key in [*VARIATION, *ASSURANCE]:
+        assert html.escape(variation_label(key)) in text or key in ASSURANCE
+    for part in ("What happened?", "Is that good?", "How sure are we?", "95% confidence interval", "made up"):
+        assert part in html.unescape(text), part
+
+
+def test_site_pages_keep_statistics_in_a_collapsed_technical_section(results):
+    from evaluation.publish.pages import site_page
+
+    page = site_page(REG, "dorset", results, {}, [])
+    main = re.sub(r'<details class="technical-detail">.*?</details>', "", page, flags=re.S)
+    assert page.count('<details class="technical-detail">') == 3
+    for word in ("rate ratio", "odds", "p = ", "placebo"):
+        assert word not in main.lower(), word
+    assert "rate ratio 0.833" in page  # one click away
