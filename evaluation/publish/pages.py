@@ -128,26 +128,30 @@ FIGURE_KINDS = {"spc": "SPC (XmR) chart", "its": "Interrupted time series chart"
                 "synthetic_control": "Synthetic control chart"}
 
 
-def _charts(stems: list[str], names: dict[str, str]) -> list[dict[str, str]]:
-    """Each saved figure's file stem with its label ("<measure name>: <kind of chart>")."""
+def _charts(stems: list[str], names: dict[str, str], with_data: set[str] = frozenset()) -> list[dict]:
+    """Each saved figure's file stem with its label ("<measure name>: <kind of chart>") and whether the data it
+    draws was saved beside it as CSV (``with_data``: the stems that have one)."""
     charts = []
     for stem in stems:
         kind = next((k for k in sorted(FIGURE_KINDS, key=len, reverse=True) if stem.endswith("_" + k)), "")
         mid = stem[: -len(kind) - 1] if kind else stem
-        charts.append({"stem": stem, "label": f"{names.get(mid, mid)}: {FIGURE_KINDS.get(kind, 'chart')}"})
+        charts.append({"stem": stem, "label": f"{names.get(mid, mid)}: {FIGURE_KINDS.get(kind, 'chart')}",
+                       "csv": stem in with_data})
     return charts
 
 
 def site_page(registry: Registry, site_id: str, results: list[dict], status: dict, notebooks: list[str],
-              figures: dict[str, list[str]] | None = None) -> str:
+              figures: dict[str, list[str]] | None = None, chart_csvs: dict[str, set[str]] | None = None) -> str:
     """A site's page: programme, milestones, findings first in words, other versions and downloads.
 
-    ``figures`` maps a domain to the figure stems copied beside the page (``figures/<domain>/<stem>.png|svg``).
+    ``figures`` maps a domain to the figure stems copied beside the page (``figures/<domain>/<stem>.png|svg``);
+    ``chart_csvs`` a domain to the stems whose chart data was saved too (``<stem>.csv``, disclosure-controlled).
     """
     by_domain = {r.domain: r for r in results if r.site == site_id}
     failed = {d: o for (s, d), o in _failed(status).items() if s == site_id}
     names = {m.measure_id: m.name for r in by_domain.values() for m in r.measures}
-    charts = {d: _charts(stems, names) for d, stems in (figures or {}).items() if stems}
+    charts = {d: _charts(stems, names, (chart_csvs or {}).get(d, set())) for d, stems in (figures or {}).items()
+              if stems}
     site = registry.site(site_id)
     return _page("site.md.j2", site=site, domains=registry.domains, by_domain=by_domain,
                  failed=failed, notebooks=notebooks, figures=charts, data_source=status.get("data_source", ""),
@@ -306,6 +310,7 @@ def _assemble_into(generated: Path, build: Path, registry: Registry, status: dic
     for site in evaluated_sites(registry, status, results):
         notebooks = []
         figures: dict[str, list[str]] = {}
+        chart_csvs: dict[str, set[str]] = {}
         for domain in registry.domains:
             src = build / "notebooks" / site.id / f"{domain.id}.ipynb"
             if (site.id, domain.id) in ok and src.is_file():
@@ -320,12 +325,14 @@ def _assemble_into(generated: Path, build: Path, registry: Registry, status: dic
                     # a chart is offered only when both of its formats were saved
                     figures[domain.id] = sorted({p.stem for p in fig_src.glob("*.png")
                                                  if p.with_suffix(".svg").is_file()})
+                    chart_csvs[domain.id] = {p.stem for p in fig_src.glob("*.csv")}
         touched = any(o["site"] == site.id for o in status.get("outcomes", []))
         if touched:
             page = generated / "sites" / site.id / "index.md"
             page.parent.mkdir(parents=True, exist_ok=True)
             page.write_text(site_page(registry, site.id, published, status,
-                                      [*notebooks, "easy_read", "summary", "data_quality"], figures),
+                                      [*notebooks, "easy_read", "summary", "data_quality"], figures,
+                                      chart_csvs),
                             encoding="utf-8")
             (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, published,
                                                                            info["data_source"]),

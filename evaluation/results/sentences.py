@@ -248,6 +248,23 @@ def model_estimate_text(m: MeasureResult) -> str:
     return f"{scale_words(m.its.scale)} {s.estimate:.3f} (95% CI {s.ci_low:.3f} to {s.ci_high:.3f})"
 
 
+def chart_caption(m: MeasureResult, kind: str) -> str:
+    """A chart's caption that states the finding, then how to read the chart (``kind``: "its", "spc" or
+    "synthetic_control"), for the notebooks' figures."""
+    f = m.findings
+    finding = f.headline if f else ""
+    if kind == "its":
+        return (f"{finding} Solid line: the model. Dashed line and grey band: what the earlier trend predicted "
+                "without the change.").strip()
+    if kind == "spc":
+        return ("Each point is a month. The dashed lines show the usual range; a point outside it, or a long run "
+                "on one side of the mean, is unusual. The range is worked out again from go-live.")
+    if kind == "synthetic_control":
+        return (f"{f.comparative if f else ''} Solid line: the site. Dashed line: a blend of other providers "
+                "matched on the years before go-live.").strip()
+    return finding
+
+
 def robustness_sentence(m: MeasureResult) -> str:
     """The checks of the headline in plain words: made-up earlier go-live dates and the COVID-19 months ('' without
     a model). The numbers behind them are in :func:`technical_sentences`."""

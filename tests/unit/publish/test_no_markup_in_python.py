@@ -19,7 +19,6 @@ MARKUP = re.compile(rf"</?(?:{ELEMENTS})(?:\s[^<>]*)?/?>|:::|\{{(?:doc|download|
 PENDING = {
     "publish/notebook_view.py": "measure HTML of the notebooks (moving to templates)",
     "evaluate/cross_site.py": "meta-analysis and staggered DiD tables of the cross-site notebook",
-    "publish/charts.py": "the <figure> wrapper of embedded charts",
     "publish/disclosure.py": "the disclosure rules fragment and the suppressed-count span",
 }
 

@@ -685,3 +685,17 @@ def test_site_pages_keep_statistics_in_a_collapsed_technical_section(results):
     for word in ("rate ratio", "odds", "p = ", "placebo"):
         assert word not in main.lower(), word
     assert "rate ratio 0.833" in page  # one click away
+
+
+def test_site_page_offers_each_charts_data_as_csv(results):
+    from evaluation.publish.pages import site_page
+
+    page = site_page(REG, "dorset", results, {}, ["crisis_demand"], {"crisis_demand": ["CCR70_its", "CCR70_spc"]},
+                     {"crisis_demand": {"CCR70_its"}})
+    assert page.count("Download the data for this chart (CSV)") == 1
+    assert "figures/crisis_demand/CCR70_its.csv" in page and "CCR70_spc.csv" not in page
+
+
+def test_chart_captions_state_the_finding(results):
+    m = results[0].headline
+    assert sentences.chart_caption(m, "its").startswith(m.findings.headline)
