@@ -495,7 +495,7 @@ def test_overview_is_finding_first_with_icons_labels_and_an_accessible_table(res
     headings = re.findall(r"^(#+) ", text, flags=re.M)
     assert headings[0] == "##" and set(headings) == {"##", "###"}  # under the page's h1, in order
     # The table gives the same first-year change as the sentence, signed ("-17% (-24% to -8%)").
-    assert "<td>-17% (-24% to -8%)</td>" in text
+    assert '<td class="num" data-label="Change in the first year (95% CI)">-17% (-24% to -8%)</td>' in text
 
 
 DIRECTION_WORDS = r"\b(lower|higher|more likely|less likely|fairly sure|good news|bad news|up|down)\b"
