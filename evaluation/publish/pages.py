@@ -28,7 +28,7 @@ from evaluation.publish.cards import (
     technical_html,
     variation_html,
 )
-from evaluation.publish.disclosure import rules_fragment
+from evaluation.publish.disclosure import rules_fragment, scan_tree
 from evaluation.publish.downloads import write_results_csvs
 from evaluation.publish.easy_read import easy_read_page
 from evaluation.publish.templates import render
@@ -285,6 +285,23 @@ def data_log_fragment(build: Path) -> str:
     return _page("data_log.md.j2", files=files)
 
 
+#: Downloadable files by kind, as the disclosure page names them.
+DOWNLOAD_KINDS = {".csv": "data tables (CSV)", ".png": "chart images (PNG)", ".svg": "chart images (SVG)",
+                  ".ipynb": "notebooks"}
+
+
+def disclosure_build_fragment(generated: Path) -> str:
+    """This build's disclosure figures: pages and downloads it publishes, and what the checker found in the
+    downloads when the site was assembled (the built pages are checked after Sphinx builds them)."""
+    files = [p for p in generated.rglob("*") if p.is_file() and "fragments" not in p.parts]
+    pages = sum(p.suffix in (".md", ".ipynb") for p in files)
+    downloads = [{"kind": kind, "n": sum(p.suffix == suffix for p in files)} for suffix, kind in DOWNLOAD_KINDS.items()]
+    report = scan_tree([generated])
+    problems = [f"{v.page}, {v.where}: {v.value!r} {v.problem}" for v in report.violations]
+    return _page("disclosure_build.md.j2", pages=pages, downloads=[d for d in downloads if d["n"]],
+                 checked=report.downloads, problems=problems)
+
+
 def _assemble_into(generated: Path, build: Path, registry: Registry, status: dict) -> dict:
     """Write every generated source into ``generated`` (an empty folder) from one run's ``status``."""
     (generated / "fragments").mkdir(parents=True)
@@ -359,4 +376,5 @@ def _assemble_into(generated: Path, build: Path, registry: Registry, status: dic
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
     (frag / "disclosure_rules.md").write_text(rules_fragment(), encoding="utf-8")
     (frag / "data_log.md").write_text(data_log_fragment(build), encoding="utf-8")
+    (frag / "disclosure_build.md").write_text(disclosure_build_fragment(generated), encoding="utf-8")
     return {"n_notebooks": n_notebooks, **info}

@@ -385,15 +385,45 @@ def findings(result: DomainResult, m: MeasureResult) -> Findings:
 
 def meta_sentence(name: str, k: int, scale: str, pooled: Interval, i2: float,
                   prediction: tuple[float, float] | None = None) -> str:
-    """One plain-English sentence on the sites' pooled step change and how much they differ."""
+    """The sites' combined change at go-live in plain words: its size, whether it is clear, how sure we are and
+    how much the sites differ (the statistics are in :func:`meta_technical`)."""
     side = excludes(pooled, NULL[scale])
-    est = f"{step_change(pooled, scale)} (95% CI {step_range(pooled, scale)})"
-    verdict = ("no clear change on average: the data are consistent with no change" if side is None
-               else "a change on average")
-    spread = "little" if i2 < 0.3 else "moderately" if i2 < 0.6 else "a lot"
-    pi = ""
+    subject = name[0].lower() + name[1:]
+    sites = f"{k} {'site' if k == 1 else 'sites'}"
+    spread = "a little" if i2 < 0.3 else "moderately" if i2 < 0.6 else "a lot"
+    if side is None:
+        head = (f"Taking the {sites} together, {subject} showed no clear change at go-live. The combined estimate "
+                f"is {step_change(pooled, scale)}, but the data fit anything {step_range(pooled, scale)}.")
+    else:
+        head = (f"Taking the {sites} together, {subject} changed at go-live by {step_change(pooled, scale)} on "
+                f"average. The data fit a change {step_range(pooled, scale)}.")
+    return f"{head} The sites differ {spread} from each other."
+
+
+def meta_technical(scale: str, i2: float, prediction: tuple[float, float] | None = None) -> list[str]:
+    """The statistics behind :func:`meta_sentence`, for a collapsed technical section."""
+    out = [f"Random-effects meta-analysis of the sites' step changes ({scale_words(scale)} scale); "
+           f"heterogeneity I\u00b2 = {i2 * 100:.0f}%."]
     if prediction is not None:
-        pi = (f" A new site like these could expect anything from {prediction[0]:.2f} to {prediction[1]:.2f} "
-              "(95% prediction interval).")
-    return (f"Across {k} {'site' if k == 1 else 'sites'}, {name[0].lower() + name[1:]} showed {verdict}; pooled "
-            f"step change {est}. The sites differ {spread} (I\u00b2 = {i2 * 100:.0f}%).{pi}")
+        out.append(f"95% prediction interval for a new site: {prediction[0]:.2f} to {prediction[1]:.2f} "
+                   f"({scale_words(scale)}).")
+    return out
+
+
+def cross_site_guide(site_names: list[str], did_site_names: list[str] | None = None) -> list[str]:
+    """What the cross-site page shows, in plain words, for the top of that page: what pooling means, which
+    sites each figure includes and why the table against other providers can differ from the pooled figure."""
+    sites = _and(site_names)
+    out = [f"This page puts the sites together: {sites}. For each measure, the combined figure is an average of "
+           "the sites' changes at go-live, giving more weight to sites whose figures are more certain.",
+           "The chart shows each site's change with its range, and the combined change as a diamond at the bottom."]
+    did = _and(did_site_names) if did_site_names else sites
+    out.append(f"The table compares the sites ({did}) with other providers that did not start the programme in "
+               "the same period, over all the months after go-live. It asks a different question from the combined "
+               "figure, which compares each site with its own earlier trend at go-live, so the two can differ.")
+    return out
+
+
+def _and(names: list[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "none"

@@ -699,3 +699,28 @@ def test_site_page_offers_each_charts_data_as_csv(results):
 def test_chart_captions_state_the_finding(results):
     m = results[0].headline
     assert sentences.chart_caption(m, "its").startswith(m.findings.headline)
+
+
+def test_cross_site_sentences_are_plain_and_explain_the_page():
+    text = sentences.meta_sentence("New emergency referrals", 4, "rate_ratio",
+                                   Interval(estimate=0.87, ci_low=0.76, ci_high=1.01), 0.64, (0.6, 1.2))
+    assert "no clear change" in text and "from 24% lower to 1% higher" in text
+    for word in ("I\u00b2", "CI", "pooled step", "0.87"):
+        assert word not in text, word
+    assert any("I\u00b2 = 64%" in t for t in sentences.meta_technical("rate_ratio", 0.64, (0.6, 1.2)))
+    guide = " ".join(sentences.cross_site_guide(["Dorset", "Bradford"], ["Dorset"]))
+    assert "Dorset and Bradford" in guide and "different question" in guide and "Callaway" not in guide
+
+
+def test_disclosure_page_fragment_states_this_builds_figures(tmp_path):
+    from evaluation.publish.pages import disclosure_build_fragment
+
+    (tmp_path / "sites" / "a").mkdir(parents=True)
+    (tmp_path / "sites" / "a" / "index.md").write_text("# A\n")
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "results.csv").write_text("site,observed\na,10\n")
+    text = html.unescape(disclosure_build_fragment(tmp_path))
+    assert "1 generated page and 1 download" in text and "read 1 downloadable file" in text
+    assert "no published count" in text
+    (tmp_path / "downloads" / "bad.csv").write_text("site,observed\na,3\n")
+    assert "found 1 problem" in html.unescape(disclosure_build_fragment(tmp_path))
