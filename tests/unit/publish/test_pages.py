@@ -724,3 +724,17 @@ def test_disclosure_page_fragment_states_this_builds_figures(tmp_path):
     assert "no published count" in text
     (tmp_path / "downloads" / "bad.csv").write_text("site,observed\na,3\n")
     assert "found 1 problem" in html.unescape(disclosure_build_fragment(tmp_path))
+
+
+def test_reading_ease_of_the_fixture_sentences(results):
+    """The package's own wording on the fixture cases (the e2e test measures a whole synthetic build)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        textstat = pytest.importorskip("textstat")
+    box = [t for r in results for f in [r.headline.findings] for t in (f.headline, f.verdict, f.interval, f.spc_note)
+           if t]
+    easy = [t for r in results for t in r.headline.findings.easy_read]
+    assert sum(map(textstat.flesch_reading_ease, box)) / len(box) >= 50
+    assert sum(map(textstat.flesch_reading_ease, easy)) / len(easy) >= 70
