@@ -81,8 +81,8 @@ def test_no_double_negatives_wrong_plurals_or_mixed_number_formats(sentences):
     for kind, texts in sentences.items():
         for t in texts:
             assert "(s)" not in t, (kind, t)
-            assert not re.search(r"\b1 (months|referrals|people|percentage points)\b", t), (kind, t)
-            assert not re.search(r"\b(?:[02-9]|\d{2,}) month\b", t), (kind, t)
+            assert not re.search(r"(?<![\d.,])1 (months|referrals|people)\b", t), (kind, t)
+            assert not re.search(r"(?<![\d.,])(?:[02-9]|\d{2,}) month\b", t), (kind, t)
             for pat in DOUBLE_NEGATIVES:
                 assert not re.search(pat, t), (kind, pat, t)
             # One number format: no signed numbers, no scientific notation, thousands with commas (years apart).
@@ -97,9 +97,16 @@ def _main_text(source: str) -> str:
     return re.sub(r'<details class="technical-detail">.*?</details>', "", source, flags=re.S)
 
 
+#: The pages stakeholders read that this package writes (notebook pages are checked by their own tests; the
+#: methods, validation, assumptions and disclosure pages are technical by design).
+PLAIN_FRAGMENTS = ("intro.md", "reading_guide.md", "overview.md")
+
+
 def test_no_jargon_in_the_main_text_of_any_page(pages):
     assert any(k.startswith("_generated/sites/") for k in pages) and "index.md" in pages
-    plain = [k for k in pages if k.startswith("_generated/") or k == "index.md"]
+    plain = [k for k in pages if k.startswith("_generated/sites/") or k == "index.md"
+             or k in {f"_generated/fragments/{f}" for f in PLAIN_FRAGMENTS}]
+    assert len(plain) >= 4 * 4 + 4
     for path in plain:
         text = _main_text(pages[path])
         for word in JARGON:
