@@ -308,7 +308,9 @@ def comparative_sentence(m: MeasureResult) -> str:
         parts.append(f"Against a blend of those providers matched on the years before go-live, the site was "
                      f"{percent(rel * 100)} {'below' if rel < 0 else 'above'} the blend after go-live.")
     if parts and comp.caveat:
-        parts.append(comp.caveat)
+        # The caveat in plain words (its exact wording is in the technical detail).
+        parts.append("The other providers also had money to change their services from 2021/22, so this shows "
+                     "only what the site's own programme added, and may understate it.")
     return " ".join(parts)
 
 
@@ -347,6 +349,8 @@ def technical_sentences(m: MeasureResult) -> list[str]:
             p_text = f"placebo test p = {pl.p_value:.2f}" if pl.p_value is not None else "no placebo test"
             rank = f" (rank {pl.rank} of {(pl.n_placebos or 0) + 1})" if pl.rank is not None else ""
             out.append(f"Synthetic control from {sc.n_donors} donor providers: {p_text}{rank}.")
+        if comp.caveat:
+            out.append(comp.caveat)
     return out
 
 
