@@ -61,6 +61,10 @@ if BUILD_INFO.get("data_source") == "synthetic":
         "Synthetic demonstration data: every number on this site is made up. "
         "It shows how the evaluation works, not how the services performed."
     )
+elif BUILD_INFO.get("data_source") == "local":
+    html_theme_options["announcement"] = (
+        "Local data: these findings use an extract of the provider's own records, not national publications."
+    )
 
 if BUILD_INFO:
     _pkgs = ", ".join(f"{k} {v}" for k, v in sorted(BUILD_INFO.get("packages", {}).items()))

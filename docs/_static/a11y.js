@@ -78,8 +78,27 @@
      one-line note before it, so nobody misses the columns on the right. Re-checked when the window resizes. */
   var OVERFLOW = ".table-scroll, .pst-scrollable-table-container";
 
+  /* The box that scrolls a table: its scroll wrapper, or (a notebook's table, which has none) its parent, made
+     to scroll sideways here so a wide table never pushes the page sideways. */
+  function scrollBox(table) {
+    var box = table.closest(OVERFLOW);
+    if (box) return box;
+    box = table.parentElement;
+    if (box && getComputedStyle(box).overflowX === "visible") {
+      box.style.overflowX = "auto";
+      box.style.maxWidth = "100%";
+    }
+    return box;
+  }
+
   function markOverflow() {
-    document.querySelectorAll(OVERFLOW).forEach(function (box) {
+    var main = document.getElementById("main-content") || document.body;
+    var boxes = Array.prototype.slice.call(document.querySelectorAll(OVERFLOW));
+    main.querySelectorAll("table").forEach(function (table) {
+      var box = scrollBox(table);
+      if (box && boxes.indexOf(box) < 0) boxes.push(box);
+    });
+    boxes.forEach(function (box) {
       var over = box.scrollWidth > box.clientWidth + 1;
       box.classList.toggle("is-overflowing", over);
       var cue = box.previousElementSibling;

@@ -127,13 +127,14 @@ def spc_summary(xmr) -> SPCSummary | None:
 def measure_result(ev: DomainEvaluation, m: MeasureEvaluation, data_quality: dict | None = None) -> MeasureResult:
     """One measure's results (sentences not yet attached: see :func:`domain_result`)."""
     summary = its_summary(m.its) if m.its is not None else None
+    primary = primary_estimand(summary, m.measure.value_type, m.measure.unit) if summary else None
     return MeasureResult(
         measure_id=m.measure.id, name=m.measure.name, unit=m.measure.unit, value_type=m.measure.value_type,
         direction_of_improvement=m.measure.direction, headline=m is ev.headline,
         designated_headline=m.measure.headline, status=m.status, reason=m.reason, n_pre=m.n_pre, n_post=m.n_post,
         provisional_share_post=m.provisional_share_post, baseline_start=m.baseline_start, per_100k=m.per_100k,
-        direction=reading(m.status, summary, m.measure.direction), caveats=list(m.caveats),
-        primary=primary_estimand(summary, m.measure.value_type, m.measure.unit) if summary else None,
+        # The reading follows the first-year change the headline reports, not the model's step.
+        direction=reading(m.status, primary, m.measure.direction), caveats=list(m.caveats), primary=primary,
         its=summary, spc=spc_summary(m.xmr),
         placebo=m.placebo if summary else [], covid_sensitivity=covid_summary(m.covid_sensitivity) if summary else None,
         comparative=comparative_summary(m.comparative), data_quality=data_quality,
@@ -149,6 +150,7 @@ def domain_result(ev: DomainEvaluation, *, inputs: list[dict] | None = None, inp
         site=ev.site.id, site_name=ev.site.name, ods_code=ev.site.ods_code, domain=ev.domain_id,
         domain_name=ev.domain_name, data_source=ev.data_source, intervention_date=ev.intervention_date,
         intervention_label=ev.site.intervention_label, intervention_is_assumption=ev.site.intervention_is_assumption,
+        intervention_set_by_analyst=ev.intervention_date != ev.site.intervention_date,
         parameters=RunParameters(keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage,
                                  baseline_after_shift=baseline_after_shift),
         inputs=sorted(inputs or [], key=lambda d: d["path"]),

@@ -84,6 +84,29 @@ def assurance_html(icon: str | None, short: bool = False) -> Markup:
                       SHORT.get(icon or "", "No target set") if short else assurance_label(icon))
 
 
+#: What each icon means, for the reading guide (plain words; the label beside the icon names it).
+ICON_MEANINGS = {
+    "common_cause": "Nothing unusual: the latest months vary as they usually do.",
+    "improvement_high": "Unusually high, and higher is better: a sign of improvement.",
+    "improvement_low": "Unusually low, and lower is better: a sign of improvement.",
+    "concern_high": "Unusually high, and higher is worse: a sign of concern.",
+    "concern_low": "Unusually low, and lower is worse: a sign of concern.",
+    "neutral_high": "Unusually high, for a measure where higher is neither better nor worse.",
+    "neutral_low": "Unusually low, for a measure where lower is neither better nor worse.",
+    "consistent_pass": "The measure meets its target month after month.",
+    "consistent_fail": "The measure misses its target month after month.",
+    "inconsistent": "The measure sometimes meets its target and sometimes misses it.",
+}
+
+
+def icon_guide() -> tuple[list[tuple[Markup, str]], list[tuple[Markup, str]]]:
+    """Every variation and assurance icon beside its label, each with what it means (for the reading guide)."""
+    variation = [(variation_html(icon), ICON_MEANINGS[icon]) for icon in VARIATION]
+    assurance = [(assurance_html(icon), ICON_MEANINGS[icon]) for icon in ASSURANCE]
+    assurance.append((assurance_html(None), "Most measures have no national target, so there is no assurance icon."))
+    return variation, assurance
+
+
 def headline(result: DomainResult) -> MeasureResult:
     """The headline measure of a results file."""
     return result.headline
@@ -107,8 +130,19 @@ def finding_html(result: DomainResult) -> Markup:
     """
     m = result.headline
     spc = m.spc or SPCSummary()
-    return render_macro(CARDS, "finding", result.site, result.domain, m.measure_id, m.findings.headline,
-                        interval_words(m), variation_html(spc.variation_icon), assurance_html(spc.assurance_icon))
+    f = m.findings
+    return render_macro(CARDS, "finding", result.site, result.domain, m.measure_id, f.headline, f.verdict,
+                        interval_words(m), variation_html(spc.variation_icon), assurance_html(spc.assurance_icon),
+                        f.spc_note)
+
+
+def technical_html(result: DomainResult) -> Markup:
+    """A collapsed "Technical detail" section for a site x domain: every measure's statistics (model, checks,
+    p-values, design names), kept out of the main text."""
+    rows = [{"name": m.name, "headline": m.findings.headline, "robustness": m.findings.robustness,
+             "comparative": m.findings.comparative, "technical": m.findings.technical}
+            for m in result.measures if m.findings is not None]
+    return render_macro(CARDS, "technical", rows)
 
 
 def failed_html(site_id: str, domain_id: str, error: str) -> Markup:

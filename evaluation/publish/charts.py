@@ -4,14 +4,22 @@ Figures are returned as matplotlib objects and published with :func:`figure_html
 with alt text that states the finding (myst-nb renders the HTML output as it is). Series are told apart by
 line style and marker as well as colour. Files are written with fixed metadata so rebuilds are
 byte-identical.
+
+Sized for the page they are read on: every figure is :data:`FIG_WIDTH` inches at :data:`DPI` (no wider than the
+site's content column at 1280 px, so the browser does not scale it down) and no text is smaller than
+:data:`MIN_FONT_PT`, so chart text is at least about 12 px on a laptop; legends sit below the data, never on it.
+:func:`figure_html` records the smallest font on the ``<img>`` (``data-min-font-pt``) for the browser check, and
+:func:`save_figure` writes the data each chart draws (already disclosure-controlled by
+:mod:`evaluation.publish.chart_data`) as a CSV beside the PNG and SVG.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import re
+import textwrap
+import weakref
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +28,20 @@ matplotlib.use("Agg")  # figures are rendered to files; no display is needed in 
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text as mtext  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from evaluation.publish.templates import render_macro  # noqa: E402
+
+#: Figure width in inches and resolution: 7 in at 100 dpi is 700 px, no wider than the content column at 1280 px.
+FIG_WIDTH, DPI = 7.0, 100
+#: The smallest text in any chart (points): 10 pt at 700 px shown at 700 px is 13 px (the page's small print
+#: is 12 px).
+MIN_FONT_PT = 10.0
+BASE_FONT_PT, TITLE_FONT_PT = 11.0, 12.0
+#: The data each figure draws, written beside it by :func:`save_figure` (kept only while the figure lives).
+_CHART_DATA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 NHS = {
     "blue": "#005EB8",
@@ -62,7 +83,14 @@ MDC_MARKERS = {
 plt.rcParams.update(
     {
         "font.family": "DejaVu Sans",
-        "font.size": 10,
+        "font.size": BASE_FONT_PT,
+        "axes.titlesize": TITLE_FONT_PT,
+        "axes.labelsize": BASE_FONT_PT,
+        "xtick.labelsize": MIN_FONT_PT,
+        "ytick.labelsize": MIN_FONT_PT,
+        "legend.fontsize": MIN_FONT_PT,
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
         "axes.edgecolor": NHS["grey"],
         "axes.labelcolor": NHS["text"],
         "text.color": NHS["text"],
@@ -76,22 +104,51 @@ plt.rcParams.update(
 )
 
 
-def _finish(fig: plt.Figure, ax: plt.Axes, title: str, ylabel: str, *, legend_outside: bool = True) -> plt.Figure:
-    """The layout every chart shares: left-aligned title, y label, legend outside on the right (or, in a
-    panel with neighbours, inside the axes)."""
-    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+def _observed_column(data: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The chart data with its monthly figures named ``observed`` when they are whole numbers (counts), so the
+    disclosure checker reads that CSV column as counts; a share or a rate is named ``observed_share_or_rate``."""
+    values = pd.to_numeric(data[column], errors="coerce").dropna()
+    whole = bool(len(values)) and bool((values == values.round()).all())
+    return data.rename(columns={column: "observed" if whole else "observed_share_or_rate"})
+
+
+def _figure(height: float, data: pd.DataFrame | None = None, **kwargs) -> tuple[plt.Figure, plt.Axes]:
+    """A chart-sized figure with constrained layout (titles and outside legends are never clipped)."""
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, height), dpi=DPI, layout="constrained", **kwargs)
+    if data is not None:
+        _CHART_DATA[fig] = data.reset_index(drop=True)
+    return fig, ax
+
+
+#: Characters per line of a chart title at :data:`TITLE_FONT_PT` across :data:`FIG_WIDTH`.
+TITLE_CHARS = 70
+
+
+def _title(fig: plt.Figure, title: str) -> None:
+    """The chart's title at the figure's left edge, wrapped to fit its width (never clipped)."""
+    fig.suptitle(textwrap.fill(title, TITLE_CHARS), x=0.01, ha="left", fontsize=TITLE_FONT_PT, color=NHS["text"])
+
+
+def _finish(fig: plt.Figure, ax: plt.Axes, title: str, ylabel: str, *, ncol: int = 2) -> plt.Figure:
+    """The layout every chart shares: left-aligned title, y label, the legend below the axes (outside the data)."""
+    _title(fig, title)
     ax.set_ylabel(ylabel)
-    if legend_outside:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    else:
-        ax.legend(loc="upper right", frameon=False, fontsize=7)
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=ncol, frameon=False,
+                  borderaxespad=0.0, handlelength=2.2)
     return fig
+
+
+def chart_data(fig: plt.Figure) -> pd.DataFrame | None:
+    """The data a chart draws (what :func:`save_figure` writes as CSV), or None for a figure made elsewhere."""
+    return _CHART_DATA.get(fig)
 
 
 def spc_chart(points: pd.DataFrame, *, title: str, ylabel: str, intervention=None) -> plt.Figure:
     """An XmR chart: the series, mean and process limits per phase, points coloured by Making Data Count rule."""
-    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    cols = [c for c in ("period", "phase", "value", "mean", "lpl", "upl", "point_type") if c in points]
+    fig, ax = _figure(4.6, _observed_column(points[cols], "value"))
     x = pd.to_datetime(points["period"])
     ax.plot(x, points["value"], color=NHS["mid_grey"], linewidth=1, zorder=1)
     for _, phase in points.groupby("phase", sort=True):
@@ -114,7 +171,8 @@ def spc_chart(points: pd.DataFrame, *, title: str, ylabel: str, intervention=Non
 
 def its_chart(frame: pd.DataFrame, *, title: str, ylabel: str, intervention) -> plt.Figure:
     """Observed series, fitted model and the counterfactual (no-change) line with its 95% band."""
-    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+    cols = [c for c in ("period", "post", "observed", "fitted", "counterfactual", "cf_low", "cf_high") if c in frame]
+    fig, ax = _figure(4.6, _observed_column(frame[cols], "observed"))
     x = pd.to_datetime(frame["period"])
     post = frame["post"].astype(bool)
     ax.fill_between(x[post], frame.loc[post, "cf_low"], frame.loc[post, "cf_high"], color=NHS["pale_grey"],
@@ -130,38 +188,64 @@ def its_chart(frame: pd.DataFrame, *, title: str, ylabel: str, intervention) -> 
 
 def synthetic_control_chart(path: pd.DataFrame, *, title: str, ylabel: str, intervention) -> plt.Figure:
     """The site's series against its synthetic control (a weighted mix of comparator providers)."""
-    fig, ax = plt.subplots(figsize=(9, 3.8), dpi=100)
+    cols = [c for c in ("time", "actual", "synthetic") if c in path]
+    fig, ax = _figure(4.2, path[cols])
     x = pd.to_datetime(path["time"])
     ax.plot(x, path["actual"], color=NHS["blue"], linewidth=1.8, marker="o", markersize=2.5, label="Site")
-    ax.plot(x, path["synthetic"], color=NHS["text"], linewidth=1.8, linestyle="--", label="Synthetic control")
+    ax.plot(x, path["synthetic"], color=NHS["text"], linewidth=1.8, linestyle="--",
+            label="Blend of other providers (synthetic control)")
     ax.axvline(pd.Timestamp(intervention), color=NHS["grey"], linestyle=":", linewidth=1.5, label="Go-live")
     return _finish(fig, ax, title, ylabel)
 
 
+def _as_change(x: float, scale: str) -> float:
+    """A step on the model's scale as a change: percent for ratios ((x - 1) x 100), points for differences."""
+    return x if scale == "difference" else (x - 1.0) * 100.0
+
+
+def change_label(x: float, scale: str) -> str:
+    """An axis tick in words: "20% lower", "no change", "10% higher" (points for a difference scale)."""
+    unit = " points" if scale == "difference" else "%"
+    if abs(x) < 1e-9:
+        return "no change"
+    number = f"{abs(x):.0f}" if scale != "difference" else f"{abs(x):.3g}"
+    return f"{number}{unit} {'lower' if x < 0 else 'higher'}"
+
+
 def forest_plot(meta: dict, *, title: str) -> plt.Figure:
-    """Forest plot: each site's effect and 95% CI (square sized by weight) and the pooled diamond."""
+    """Forest plot on a linear "% lower / % higher" axis: each site's step change with its 95% CI (square sized
+    by weight), the pooled diamond and, dotted, the 95% prediction interval for a new site."""
     sites = meta["sites"]
+    scale = meta["scale"]
     n = len(sites)
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * (n + 2)), dpi=100)
-    ys = list(range(n + 1, 1, -1))
-    for y, s in zip(ys, sites, strict=True):
-        ax.plot([s["ci_low"], s["ci_high"]], [y, y], color=NHS["text"], linewidth=1.5)
-        ax.scatter([s["estimate"]], [y], marker="s", s=40 + 260 * s["weight"], color=NHS["blue"], zorder=3)
+
+    def c(x: float) -> float:
+        return _as_change(x, scale)
+
+    rows = [{"label": s["label"], "change": c(s["estimate"]), "ci_low": c(s["ci_low"]), "ci_high": c(s["ci_high"]),
+             "weight": s["weight"]} for s in sites]
     p = meta["pooled"]
-    ax.fill([p["ci_low"], p["estimate"], p["ci_high"], p["estimate"]], [0.8, 1.1, 0.8, 0.5],
+    rows.append({"label": "Pooled (random effects)", "change": c(p["estimate"]), "ci_low": c(p["ci_low"]),
+                 "ci_high": c(p["ci_high"]), "weight": None})
+    fig, ax = _figure(1.6 + 0.6 * (n + 2), pd.DataFrame(rows))
+    ys = list(range(n + 1, 1, -1))
+    for y, s in zip(ys, rows, strict=False):
+        ax.plot([s["ci_low"], s["ci_high"]], [y, y], color=NHS["text"], linewidth=1.5)
+        ax.scatter([s["change"]], [y], marker="s", s=40 + 260 * s["weight"], color=NHS["blue"], zorder=3)
+    pooled = rows[-1]
+    ax.fill([pooled["ci_low"], pooled["change"], pooled["ci_high"], pooled["change"]], [0.8, 1.1, 0.8, 0.5],
             color=NHS["dark_blue"], zorder=3)
     pi = meta.get("prediction_interval")
     if pi:
-        ax.plot([pi["low"], pi["high"]], [0.8, 0.8], color=NHS["dark_blue"], linewidth=1, linestyle=":")
-    null = 0.0 if meta["scale"] == "difference" else 1.0
-    ax.axvline(null, color=NHS["grey"], linestyle="--", linewidth=1)
-    if meta["scale"] != "difference":
-        ax.set_xscale("log")
+        ax.plot([c(pi["low"]), c(pi["high"])], [0.8, 0.8], color=NHS["dark_blue"], linewidth=1, linestyle=":")
+    ax.axvline(0.0, color=NHS["grey"], linestyle="--", linewidth=1)
     ax.set_yticks([*ys, 0.8], [s["label"] for s in sites] + ["Pooled (random effects)"])
-    ax.set_xlabel(meta["scale"].replace("_", " ") + " (step change at go-live)")
-    ax.set_title(title, loc="left", fontsize=11, color=NHS["text"])
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=5, symmetric=True))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda x, _pos: change_label(x, scale)))
+    ax.set_xlabel("Change at go-live against the expected trend"
+                  + (" (percentage points)" if scale == "difference" else ""))
+    _title(fig, title)
     ax.set_ylim(0.2, n + 1.8)
-    fig.tight_layout()
     return fig
 
 
@@ -173,8 +257,11 @@ def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
     residuals left once the AR(1) error model is allowed for (diamonds), with the ±1.96/sqrt(n)
     white-noise band. Right: normal Q-Q plot of the latter.
     """
-    fig, (ax_t, ax_acf, ax_qq) = plt.subplots(1, 3, figsize=(11, 3.6), dpi=100,
-                                              gridspec_kw={"width_ratios": [1.5, 1.2, 1.0]})
+    fig = plt.figure(figsize=(FIG_WIDTH, 7.4), dpi=DPI, layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.0, 1.25])
+    ax_t = fig.add_subplot(grid[0, :])
+    ax_acf = fig.add_subplot(grid[1, 0])
+    ax_qq = fig.add_subplot(grid[1, 1])
     res = pd.DataFrame(diag["residuals"])
     x = pd.to_datetime(res["period"])
     post = res["post"].astype(bool)
@@ -187,9 +274,9 @@ def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
     # Every other year: a decade of monthly ticks does not fit a third of the figure's width.
     ax_t.xaxis.set_major_locator(mdates.YearLocator(base=2))
     ax_t.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-    ax_t.set_title("Residuals over time", loc="left", fontsize=11)
+    ax_t.set_title("Residuals over time", loc="left")
     ax_t.set_ylabel(diag.get("residual_label", "Pearson residual"))
-    ax_t.legend(loc="best", frameon=False, fontsize=7)
+    ax_t.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
     a = diag["acf"]
     lags = a["lags"]
@@ -209,13 +296,15 @@ def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
     ax_qq.scatter(q["theoretical"], q["sample"], s=9, color=NHS["dark_blue"], marker="o")
     ax_qq.set_xlim(-lim, lim)
     ax_qq.set_ylim(-lim, lim)
-    ax_qq.set_title("Normal Q-Q (after AR(1))", loc="left", fontsize=11)
+    ax_qq.set_title("Normal Q-Q (after AR(1))", loc="left")
     ax_qq.set_xlabel("Normal quantile")
     ax_qq.set_ylabel("Standardised residual")
-    fig.suptitle(title, x=0.01, ha="left", fontsize=11, color=NHS["text"])
-    # The ACF panel carries the legend that explains the band and the two sets of markers; inside the
-    # axes, since the Q-Q panel sits to its right.
-    return _finish(fig, ax_acf, "Autocorrelation", "ACF", legend_outside=False)
+    _title(fig, title)
+    # The ACF panel carries the legend that explains the band and the two sets of markers, below it.
+    ax_acf.set_title("Autocorrelation", loc="left", color=NHS["text"])
+    ax_acf.set_ylabel("ACF")
+    ax_acf.legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), ncol=1, frameon=False, borderaxespad=0.0)
+    return fig
 
 
 #: Decimal places kept in SVG coordinates (in points): a hundredth of a point is far below what a screen or
@@ -239,7 +328,9 @@ def coarsen_svg(text: str, decimals: int = SVG_DECIMALS) -> str:
 
 
 def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
-    """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads.
+    """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads, and
+    ``stem``.csv with the data the chart draws when it was drawn here (:func:`chart_data`): the values
+    :mod:`evaluation.publish.chart_data` made safe to publish, so the CSV is as disclosure-controlled as the chart.
 
     SVG coordinates are rounded to :data:`SVG_DECIMALS` places (see :func:`coarsen_svg`).
     """
@@ -250,17 +341,32 @@ def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg.write_text(coarsen_svg(buf.getvalue()), encoding="utf-8")
-    return [png, svg]
+    out = [png, svg]
+    data = chart_data(fig)
+    if data is not None:
+        csv = stem.with_suffix(".csv")
+        table = data.copy()
+        for col in table.columns:
+            if pd.api.types.is_datetime64_any_dtype(table[col]):
+                table[col] = table[col].dt.strftime("%Y-%m-%d")
+        table.to_csv(csv, index=False, float_format="%.6g", lineterminator="\n")
+        out.append(csv)
+    return out
+
+
+def min_font_pt(fig: plt.Figure) -> float:
+    """The smallest font size (points) of any visible text in the figure, after drawing it."""
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(mtext.Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=MIN_FONT_PT)
 
 
 def figure_html(fig: plt.Figure, alt: str, caption: str = "") -> str:
-    """An accessible ``<figure>`` with the chart embedded as PNG and alt text that states the finding."""
+    """An accessible ``<figure>`` with the chart embedded as PNG, alt text that states the finding and, on the
+    ``<img>``, the smallest font in points (``data-min-font-pt``) so the browser check can measure it as shown."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
+    smallest = min_font_pt(fig)
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return (
-        f'<figure class="eval-figure"><img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"'
-        f' style="max-width:100%;height:auto" />{cap}</figure>'
-    )
+    return str(render_macro("figure.html.j2", "figure", data, alt, caption, f"{smallest:g}"))

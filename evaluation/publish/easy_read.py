@@ -23,7 +23,7 @@ def measure_sentences(measure: MeasureResult) -> list[str]:
 
 
 def easy_read_page(registry: Registry, site_id: str, results: list[DomainResult], failed: dict[str, str],
-                   synthetic: bool) -> str:
+                   synthetic: bool = False, data_source: str | None = None) -> str:
     """The easy-read page for a site (MyST from ``templates/easy_read.md.j2``), headline measure per outcome
     area."""
     by_domain = {r.domain: r for r in results if r.site == site_id}
@@ -34,4 +34,8 @@ def easy_read_page(registry: Registry, site_id: str, results: list[DomainResult]
         if domain.id not in failed and res is not None:
             sentences = measure_sentences(res.headline)
         sections.append({"title": domain.plain_name, "failed": domain.id in failed, "sentences": sentences})
-    return str(render("easy_read.md.j2", site=registry.site(site_id), sections=sections, synthetic=synthetic))
+    data_source = data_source or ("synthetic" if synthetic else "published")
+    set_by_analyst = any(r.intervention_set_by_analyst for r in by_domain.values())
+    when = next((r.intervention_date for r in by_domain.values()), registry.site(site_id).intervention_date)
+    return str(render("easy_read.md.j2", site=registry.site(site_id), sections=sections, data_source=data_source,
+                      synthetic=data_source == "synthetic", set_by_analyst=set_by_analyst, go_live_date=when))

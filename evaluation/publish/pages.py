@@ -24,13 +24,17 @@ from evaluation.publish.cards import (
     finding_html,
     first_line,
     headline,
+    icon_guide,
+    technical_html,
     variation_html,
 )
-from evaluation.publish.disclosure import rules_fragment
+from evaluation.publish.disclosure import rules_fragment, scan_tree
 from evaluation.publish.downloads import write_results_csvs
 from evaluation.publish.easy_read import easy_read_page
 from evaluation.publish.templates import render
 from evaluation.results.files import read_result
+from evaluation.results.schema import DomainResult
+from evaluation.results.sentences import go_live, tidy
 
 PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-nb", "sphinx")
 
@@ -38,7 +42,7 @@ PACKAGES = ("pandas", "numpy", "statsmodels", "matplotlib", "papermill", "myst-n
 # What the page templates call to show a finding (evaluation/publish/cards.py): passed in with every page's values.
 CARD_HELPERS = {"headline": headline, "estimate_text": estimate_text, "finding_html": finding_html,
                 "failed_html": failed_html, "first_line": first_line, "variation_html": variation_html,
-                "assurance_html": assurance_html}
+                "assurance_html": assurance_html, "technical_html": technical_html}
 
 
 def _page(template: str, **values: object) -> str:
@@ -78,6 +82,34 @@ def _failed(status: dict) -> dict[tuple[str, str], dict]:
     return {(o["site"], o["domain"]): o for o in status.get("outcomes", []) if not o["ok"]}
 
 
+def go_lives(registry: Registry, sites: list, results: list[DomainResult]) -> dict[str, str]:
+    """Each site's go-live in words as its results used it ("go-live set by the analyst: <month>" when the run
+    gave its own date), else the registry's label and month."""
+    out = {s.id: f"{s.intervention_label}, {s.intervention_date:%B %Y}" for s in sites}
+    for r in sorted(results, key=lambda r: r.domain, reverse=True):
+        out[r.site] = go_live(r)
+    return out
+
+
+def _set_by_analyst(results: list[DomainResult]) -> set[str]:
+    return {r.site for r in results if r.intervention_set_by_analyst}
+
+
+def intro_fragment(registry: Registry, results: list[DomainResult], status: dict) -> str:
+    """The overview's opening paragraph: the sites and outcome areas this build actually holds."""
+    failed = _failed(status)
+    keys = {(r.site, r.domain) for r in results} | set(failed)
+    sites = [s for s in evaluated_sites(registry, status, results) if any(k[0] == s.id for k in keys)]
+    domains = [d for d in registry.domains if any(k[1] == d.id for k in keys)]
+    return _page("intro.md.j2", sites=sites, domains=domains)
+
+
+def reading_guide_fragment(data_source: str) -> str:
+    """The reading guide at the top of the overview, with every Making Data Count icon."""
+    variation, assurance = icon_guide()
+    return _page("reading_guide.md.j2", variation=variation, assurance=assurance, data_source=data_source)
+
+
 def overview_fragment(registry: Registry, results: list[dict], status: dict, cross_site: bool = False) -> str:
     """The overview, finding first: per site a heading and per domain its headline sentence, interval in words,
     Making Data Count icons and a link to the detail; then a compact summary table and the site toctree."""
@@ -88,35 +120,43 @@ def overview_fragment(registry: Registry, results: list[dict], status: dict, cro
     rows = [{"site": s, "domain": d, "failure": failed.get((s.id, d.id)), "result": by_key.get((s.id, d.id))}
             for s in shown for d in registry.domains if (s.id, d.id) in failed or (s.id, d.id) in by_key]
     return _page("overview.md.j2", sites=shown, domains=registry.domains, by_key=by_key, failed=failed, rows=rows,
-                 cross_site=cross_site)
+                 cross_site=cross_site, go_lives=go_lives(registry, shown, results),
+                 set_by_analyst=_set_by_analyst(results))
 
 
 FIGURE_KINDS = {"spc": "SPC (XmR) chart", "its": "Interrupted time series chart",
                 "synthetic_control": "Synthetic control chart"}
 
 
-def _charts(stems: list[str], names: dict[str, str]) -> list[dict[str, str]]:
-    """Each saved figure's file stem with its label ("<measure name>: <kind of chart>")."""
+def _charts(stems: list[str], names: dict[str, str], with_data: set[str] = frozenset()) -> list[dict]:
+    """Each saved figure's file stem with its label ("<measure name>: <kind of chart>") and whether the data it
+    draws was saved beside it as CSV (``with_data``: the stems that have one)."""
     charts = []
     for stem in stems:
         kind = next((k for k in sorted(FIGURE_KINDS, key=len, reverse=True) if stem.endswith("_" + k)), "")
         mid = stem[: -len(kind) - 1] if kind else stem
-        charts.append({"stem": stem, "label": f"{names.get(mid, mid)}: {FIGURE_KINDS.get(kind, 'chart')}"})
+        charts.append({"stem": stem, "label": f"{names.get(mid, mid)}: {FIGURE_KINDS.get(kind, 'chart')}",
+                       "csv": stem in with_data})
     return charts
 
 
 def site_page(registry: Registry, site_id: str, results: list[dict], status: dict, notebooks: list[str],
-              figures: dict[str, list[str]] | None = None) -> str:
+              figures: dict[str, list[str]] | None = None, chart_csvs: dict[str, set[str]] | None = None) -> str:
     """A site's page: programme, milestones, findings first in words, other versions and downloads.
 
-    ``figures`` maps a domain to the figure stems copied beside the page (``figures/<domain>/<stem>.png|svg``).
+    ``figures`` maps a domain to the figure stems copied beside the page (``figures/<domain>/<stem>.png|svg``);
+    ``chart_csvs`` a domain to the stems whose chart data was saved too (``<stem>.csv``, disclosure-controlled).
     """
     by_domain = {r.domain: r for r in results if r.site == site_id}
     failed = {d: o for (s, d), o in _failed(status).items() if s == site_id}
     names = {m.measure_id: m.name for r in by_domain.values() for m in r.measures}
-    charts = {d: _charts(stems, names) for d, stems in (figures or {}).items() if stems}
-    return _page("site.md.j2", site=registry.site(site_id), domains=registry.domains, by_domain=by_domain,
-                 failed=failed, notebooks=notebooks, figures=charts, measures=registry.measures)
+    charts = {d: _charts(stems, names, (chart_csvs or {}).get(d, set())) for d, stems in (figures or {}).items()
+              if stems}
+    site = registry.site(site_id)
+    return _page("site.md.j2", site=site, domains=registry.domains, by_domain=by_domain,
+                 failed=failed, notebooks=notebooks, figures=charts, data_source=status.get("data_source", ""),
+                 go_live=go_lives(registry, [site], list(by_domain.values()))[site_id],
+                 set_by_analyst=site_id in _set_by_analyst(list(by_domain.values())), measures=registry.measures)
 
 
 def _caveats(site_id: str, results: list[dict]) -> list[str]:
@@ -127,7 +167,7 @@ def _caveats(site_id: str, results: list[dict]) -> list[str]:
     for r in sorted((r for r in results if r.site == site_id), key=lambda r: r.domain):
         m = headline(r)
         for c in m.caveats:
-            text = f"{m.name}: {c}"
+            text = f"{m.name}: {tidy(c)}"
             if text not in seen:
                 seen.add(text)
                 out.append(text)
@@ -147,12 +187,15 @@ def summary_page(registry: Registry, site_id: str, results: list[dict], status: 
         params.add(f"go-live {r.intervention_date:%Y-%m}; outliers "
                    f"{'kept' if r.parameters.keep_outliers else 'left out of models'}; comparator coverage "
                    f"{r.parameters.comparator_min_coverage}")
-    return _page("summary.md.j2", site=registry.site(site_id), domains=registry.domains, by_domain=by_domain,
+    site = registry.site(site_id)
+    return _page("summary.md.j2", site=site, domains=registry.domains, by_domain=by_domain,
                  failed=failed, caveats=_caveats(site_id, results), inputs=sorted(inputs.items()),
-                 parameters=sorted(params), info=info)
+                 parameters=sorted(params), info=info,
+                 go_live=go_lives(registry, [site], list(by_domain.values()))[site_id],
+                 set_by_analyst=site_id in _set_by_analyst(list(by_domain.values())))
 
 
-def data_quality_page(registry: Registry, site_id: str, results: list[dict]) -> str:
+def data_quality_page(registry: Registry, site_id: str, results: list[dict], data_source: str = "") -> str:
     """A site's data quality: months present and missing, suppression, outliers, period types, row accounting."""
     files: dict[str, dict] = {}
     measures = []
@@ -160,7 +203,7 @@ def data_quality_page(registry: Registry, site_id: str, results: list[dict]) -> 
         measures += r.measures
         files.update({f.path: f for f in r.input_files})
     return _page("data_quality.md.j2", site=registry.site(site_id), measures=measures,
-                 files=[files[p] for p in sorted(files)])
+                 files=[files[p] for p in sorted(files)], data_source=data_source)
 
 
 def data_dictionary_fragment(registry: Registry) -> str:
@@ -242,6 +285,23 @@ def data_log_fragment(build: Path) -> str:
     return _page("data_log.md.j2", files=files)
 
 
+#: Downloadable files by kind, as the disclosure page names them.
+DOWNLOAD_KINDS = {".csv": "data tables (CSV)", ".png": "chart images (PNG)", ".svg": "chart images (SVG)",
+                  ".ipynb": "notebooks"}
+
+
+def disclosure_build_fragment(generated: Path) -> str:
+    """This build's disclosure figures: pages and downloads it publishes, and what the checker found in the
+    downloads when the site was assembled (the built pages are checked after Sphinx builds them)."""
+    files = [p for p in generated.rglob("*") if p.is_file() and "fragments" not in p.parts]
+    pages = sum(p.suffix in (".md", ".ipynb") for p in files)
+    downloads = [{"kind": kind, "n": sum(p.suffix == suffix for p in files)} for suffix, kind in DOWNLOAD_KINDS.items()]
+    report = scan_tree([generated])
+    problems = [f"{v.page}, {v.where}: {v.value!r} {v.problem}" for v in report.violations]
+    return _page("disclosure_build.md.j2", pages=pages, downloads=[d for d in downloads if d["n"]],
+                 checked=report.downloads, problems=problems)
+
+
 def _assemble_into(generated: Path, build: Path, registry: Registry, status: dict) -> dict:
     """Write every generated source into ``generated`` (an empty folder) from one run's ``status``."""
     (generated / "fragments").mkdir(parents=True)
@@ -267,6 +327,7 @@ def _assemble_into(generated: Path, build: Path, registry: Registry, status: dic
     for site in evaluated_sites(registry, status, results):
         notebooks = []
         figures: dict[str, list[str]] = {}
+        chart_csvs: dict[str, set[str]] = {}
         for domain in registry.domains:
             src = build / "notebooks" / site.id / f"{domain.id}.ipynb"
             if (site.id, domain.id) in ok and src.is_file():
@@ -281,18 +342,21 @@ def _assemble_into(generated: Path, build: Path, registry: Registry, status: dic
                     # a chart is offered only when both of its formats were saved
                     figures[domain.id] = sorted({p.stem for p in fig_src.glob("*.png")
                                                  if p.with_suffix(".svg").is_file()})
+                    chart_csvs[domain.id] = {p.stem for p in fig_src.glob("*.csv")}
         touched = any(o["site"] == site.id for o in status.get("outcomes", []))
         if touched:
             page = generated / "sites" / site.id / "index.md"
             page.parent.mkdir(parents=True, exist_ok=True)
             page.write_text(site_page(registry, site.id, published, status,
-                                      [*notebooks, "easy_read", "summary", "data_quality"], figures),
+                                      [*notebooks, "easy_read", "summary", "data_quality"], figures,
+                                      chart_csvs),
                             encoding="utf-8")
-            (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, published),
+            (page.parent / "data_quality.md").write_text(data_quality_page(registry, site.id, published,
+                                                                           info["data_source"]),
                                                          encoding="utf-8")
             failed_here = {d: o.get("error", "") for (s, d), o in failed.items() if s == site.id}
             (page.parent / "easy_read.md").write_text(
-                easy_read_page(registry, site.id, published, failed_here, info["data_source"] == "synthetic"),
+                easy_read_page(registry, site.id, published, failed_here, data_source=info["data_source"]),
                 encoding="utf-8")
             (page.parent / "summary.md").write_text(summary_page(registry, site.id, published, status, info,
                                                                 file_hashes),
@@ -306,8 +370,11 @@ def _assemble_into(generated: Path, build: Path, registry: Registry, status: dic
         n_notebooks += 1
     frag = generated / "fragments"
     (frag / "overview.md").write_text(overview_fragment(registry, published, status, has_cross), encoding="utf-8")
+    (frag / "intro.md").write_text(intro_fragment(registry, published, status), encoding="utf-8")
+    (frag / "reading_guide.md").write_text(reading_guide_fragment(info["data_source"]), encoding="utf-8")
     (frag / "data_dictionary.md").write_text(data_dictionary_fragment(registry), encoding="utf-8")
     (frag / "assumptions_sites.md").write_text(assumptions_fragment(registry), encoding="utf-8")
     (frag / "disclosure_rules.md").write_text(rules_fragment(), encoding="utf-8")
     (frag / "data_log.md").write_text(data_log_fragment(build), encoding="utf-8")
+    (frag / "disclosure_build.md").write_text(disclosure_build_fragment(generated), encoding="utf-8")
     return {"n_notebooks": n_notebooks, **info}

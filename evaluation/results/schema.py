@@ -265,12 +265,21 @@ class DataQuality(_Model):
 
 
 class Findings(_Model):
-    """Every sentence the site prints for a measure, made by :mod:`evaluation.results.sentences`."""
+    """Every sentence the site prints for a measure, made by :mod:`evaluation.results.sentences`.
+
+    Plain words for the main text, in the order a headline box reads: ``headline`` (what happened), ``verdict``
+    (whether that is good), ``interval`` (how sure we are), ``spc_note`` (why the Making Data Count icon can seem
+    to disagree), then ``robustness`` and ``comparative``. ``technical`` holds the statistics (model, test
+    statistics, p-values, method names) for a collapsed "Technical detail" section, never the main text.
+    """
 
     headline: str
     interval: str
+    verdict: str = ""
+    spc_note: str = ""
     robustness: str = ""
     comparative: str = ""
+    technical: list[str] = Field(default_factory=list)
     easy_read: list[str] = Field(default_factory=list)
 
 
@@ -343,10 +352,12 @@ class DomainResult(_Model):
     ods_code: str
     domain: str
     domain_name: str
-    data_source: Literal["synthetic", "published"]
+    data_source: Literal["synthetic", "published", "local"]
     intervention_date: dt.date
     intervention_label: str
     intervention_is_assumption: bool
+    intervention_set_by_analyst: bool = Field(False, description="the run gave its own go-live date, not the "
+                                                                 "programme's: pages say 'go-live set by the analyst'")
     parameters: RunParameters = RunParameters()
     inputs: list[InputUsed] = Field(default_factory=list)
     input_files: list[InputFile] = Field(default_factory=list)

@@ -10,12 +10,13 @@ a table shows the model's own coefficient; stakeholder sentences never mention o
 
 from __future__ import annotations
 
+import re
+
 from evaluation.dictionary.disclosure_facts import count_rounding
 from evaluation.results.schema import (
     DomainResult,
     Findings,
     Interval,
-    ITSSummary,
     MeasureResult,
     MetaAnalysis,
     Primary,
@@ -43,16 +44,31 @@ def excludes(interval: Interval, null: float = 0.0) -> str | None:
     return None
 
 
-def reading(status: str, its: ITSSummary | None, improvement: str) -> Reading:
-    """Whether the step change's interval shows improvement, deterioration, neither, or was not assessed."""
-    if status != "ok" or its is None:
+def reading(status: str, primary: Primary | None, improvement: str) -> Reading:
+    """Whether the first-year change's 95% interval (the primary estimand the headline reports) shows
+    improvement, deterioration, neither, or was not assessed (no estimate, or none yet a year after go-live)."""
+    if status != "ok" or primary is None:
         return "not assessed"
-    side = excludes(its.step, NULL[its.scale])
+    side = excludes(primary.relative)
     if side is None:
         return "no clear change"
     if improvement == "neutral":
         return side
     return "improvement" if (side == "higher") == (improvement == "increase") else "deterioration"
+
+
+def tidy(text: str) -> str:
+    """Text from elsewhere in the package with "month(s)"-style plurals made right ("1 month", "2 months")."""
+    return re.sub(r"\b(\d[\d,]*) (\w+)\(s\)", lambda m: f"{m.group(1)} {m.group(2)}{'' if m.group(1) == '1' else 's'}",
+                  text)
+
+
+def go_live(result: DomainResult) -> str:
+    """The go-live a result used, in words: the programme's label and month, or "go-live set by the analyst:
+    <month>" when the run gave its own date (never the programme's milestone label then)."""
+    if result.intervention_set_by_analyst:
+        return f"go-live set by the analyst: {result.intervention_date:%B %Y}"
+    return f"{result.intervention_label}, {result.intervention_date:%B %Y}"
 
 
 def percent(x: float) -> str:
@@ -124,37 +140,61 @@ def _side(x: float) -> str:
 
 
 def headline_sentence(result: DomainResult, m: MeasureResult) -> str:
-    """One plain-English sentence for a measure: the primary estimand, never claiming more than its interval."""
+    """What happened, in one plain sentence: the first-year change (primary estimand) in percent or percentage
+    points and, for counts, in the measure's own units; no direction when its interval includes no change.
+    How sure we are is :func:`interval_sentence`; whether it is good is :func:`verdict_sentence`."""
     if m.status == "not_in_data":
-        return f"{m.name}: {m.reason}, so no finding can be given for {result.site_name}."
+        return f"{m.name}: {tidy(m.reason)}, so we have no finding for {result.site_name}."
     if m.status == "descriptive":
-        return f"{m.name} is described with a control chart only ({m.reason})."
+        return f"{m.name} is shown as a chart of the monthly figures only ({tidy(m.reason)})."
     if m.status == "not_estimable":
-        return f"{m.name} could not be evaluated for {result.site_name}: {m.reason}."
-    lead = f"After {result.intervention_label} ({result.intervention_date:%B %Y}), {_subject(m)}"
+        return f"We could not measure a change in {_lower(m.name)} for {result.site_name}: {tidy(m.reason)}."
     verb = "were" if m.value_type == "count" else "was"
     p = m.primary
     if p is None:
-        return (f"{lead} cannot yet be compared with the earlier trend a year after go-live: the data hold "
-                f"{m.n_post} {'month' if m.n_post == 1 else 'months'} after go-live.")
+        n = m.n_post
+        return (f"It is too soon to measure a change in {_subject(m)}: the data hold {n} "
+                f"{'month' if n == 1 else 'months'} after go-live and we need 12.")
+    when = _when(p)
+    lead = f"{when[0].upper()}{when[1:]} ({result.intervention_date:%B %Y}), {_subject(m)}"
     side = excludes(p.relative)
     r = p.relative
     if side is not None:
-        a, b = sorted([abs(r.ci_low), abs(r.ci_high)])
         if p.relative_unit == "percent":
-            size = (f"{quantity(p.absolute.estimate, p.unit)} {side} than expected from the earlier trend "
-                    f"{_when(p)} ({percent(r.estimate)} {side}; 95% CI {percent(a)} to {percent(b)} {side})")
-        else:
-            size = (f"{points(r.estimate)} {side} than expected from the earlier trend {_when(p)} "
-                    f"(95% CI {_points_number(a)} to {_points_number(b)} points {side})")
-        return f"{lead} {verb} {size}."
-    return (f"{lead} showed no clear change from the earlier trend {_when(p)}: the estimate was "
-            f"{relative_text(p, r.estimate)} {_side(r.estimate)} than expected, and the 95% CI runs "
-            f"{_interval_range(p)}, so the data are consistent with no change.")
+            return (f"{lead} {verb} {percent(r.estimate)} {side} than expected from the earlier trend: "
+                    f"{quantity(p.absolute.estimate, p.unit)} {side}.")
+        return f"{lead} {verb} {points(r.estimate)} {side} than expected from the earlier trend."
+    best = f"{relative_text(p, r.estimate)} {_side(r.estimate)} than expected"
+    if p.relative_unit == "percent":
+        best += f" ({quantity(p.absolute.estimate, p.unit)})"
+    return f"{lead} showed no clear change from the earlier trend. Our best estimate is {best}."
+
+
+def _lower(name: str) -> str:
+    return name[0].lower() + name[1:]
+
+
+#: Whether a change is good, by the measure's direction of improvement.
+_BETTER = {"decrease": "Lower is better here", "increase": "Higher is better here"}
+
+
+def verdict_sentence(m: MeasureResult) -> str:
+    """Whether the first-year change is good news, from the measure's direction of improvement ('' when there is
+    no estimate): "Lower is better here: this looks like an improvement."."""
+    if m.direction == "not assessed":
+        return ""
+    better = _BETTER.get(m.direction_of_improvement)
+    if better is None:
+        return "For this measure, higher is neither better nor worse."
+    if m.direction == "no clear change":
+        return f"{better}, but there is no clear change yet."
+    good = m.direction == "improvement"
+    return f"{better}: this looks like {'an improvement' if good else 'a change for the worse'}."
 
 
 def interval_sentence(m: MeasureResult) -> str:
-    """The 95% confidence interval of the primary estimand in words, saying plainly when it includes no change."""
+    """How sure we are: the 95% confidence interval of the first-year change in words, saying plainly whether
+    the whole range lies on one side of no change or includes it (no double negative)."""
     p = m.primary
     if m.status != "ok" or p is None:
         return "No interval: this measure has no first-year estimate."
@@ -162,11 +202,32 @@ def interval_sentence(m: MeasureResult) -> str:
     side = excludes(r)
     if side is not None:
         a, b = sorted([abs(r.ci_low), abs(r.ci_high)])
-        return (f"How sure we are: the data fit a change anywhere between {relative_text(p, a)} and "
-                f"{relative_text(p, b)} {side} than expected (95% confidence interval), a range that does not "
-                "include no change.")
-    return (f"How sure we are: the data fit anything {_interval_range(p)} than expected (95% confidence "
+        if p.relative_unit == "percent":
+            span = f"{percent(a)} and {percent(b)}"
+        else:  # one precision for both bounds
+            digits = 2 if min(a, b) < 0.05 else 1
+            span = f"{a:.{digits}f} and {b:.{digits}f} percentage points"
+        return (f"How sure we are: the change is likely to be between {span} {side} than expected (95% confidence "
+                f"interval). The whole range is "
+                f"{side}, so this is a clear change.")
+    return (f"How sure we are: the change could be anything {_interval_range(p)} than expected (95% confidence "
             "interval). That includes no change, so we cannot tell yet.")
+
+
+#: What each Making Data Count variation icon says about the latest month, by the reading it would match.
+_ICON_AGREES = {"improvement": ("improvement_",), "deterioration": ("concern_",), "no clear change": ("common_cause",),
+                "higher": ("neutral_high", "improvement_high", "concern_high"),
+                "lower": ("neutral_low", "improvement_low", "concern_low")}
+
+
+def spc_note(m: MeasureResult) -> str:
+    """One line when the Making Data Count icon seems to disagree with the headline ('' when they agree): the
+    icon describes month-to-month variation, the headline the change against the expected trend."""
+    icon = m.spc.variation_icon if m.spc else None
+    if not icon or m.direction == "not assessed" or icon.startswith(_ICON_AGREES.get(m.direction, ())):
+        return ""
+    return ("Why the icon can differ: it compares recent months with the months before, while the headline "
+            "compares the first year with the trend we expected.")
 
 
 def estimate_text(m: MeasureResult) -> str:
@@ -188,56 +249,110 @@ def model_estimate_text(m: MeasureResult) -> str:
     return f"{scale_words(m.its.scale)} {s.estimate:.3f} (95% CI {s.ci_low:.3f} to {s.ci_high:.3f})"
 
 
+def chart_caption(m: MeasureResult, kind: str) -> str:
+    """A chart's caption that states the finding, then how to read the chart (``kind``: "its", "spc" or
+    "synthetic_control"), for the notebooks' figures."""
+    f = m.findings
+    finding = f.headline if f else ""
+    if kind == "its":
+        return (f"{finding} Solid line: the model. Dashed line and grey band: what the earlier trend predicted "
+                "without the change.").strip()
+    if kind == "spc":
+        return ("Each point is a month. The dashed lines show the usual range; a point outside it, or a long run "
+                "on one side of the mean, is unusual. The range is worked out again from go-live.")
+    if kind == "synthetic_control":
+        return (f"{f.comparative if f else ''} Solid line: the site. Dashed line: a blend of other providers "
+                "matched on the years before go-live.").strip()
+    return finding
+
+
 def robustness_sentence(m: MeasureResult) -> str:
-    """Placebo dates and the COVID-19 sensitivity in plain English ('' without a model)."""
+    """The checks of the headline in plain words: made-up earlier go-live dates and the COVID-19 months ('' without
+    a model). The numbers behind them are in :func:`technical_sentences`."""
     if m.its is None:
         return ""
     parts = []
     if m.placebo:
         hits = sum(p.excludes_null for p in m.placebo)
         n = len(m.placebo)
-        reading_ = "as expected when nothing happened" if hits == 0 else "a warning that the series moves on its own"
-        parts.append(f"{hits} of {n} placebo go-live {'date' if n == 1 else 'dates'} before the real one "
-                     f"showed a change ({reading_}).")
+        found = ("none of them showed a change, as we would hope" if hits == 0
+                 else f"{hits} of them showed a change, a warning that the figures move on their own")
+        parts.append(f"We also tried {n} made-up go-live {'date' if n == 1 else 'dates'} before the real one: "
+                     f"{found}.")
     cs = m.covid_sensitivity
     if cs is not None and cs.covid_excluded is not None:
-        s, main = cs.covid_excluded.step, cs.main.step
-        same = excludes(s, NULL[cs.covid_excluded.scale]) == excludes(main, NULL[cs.main.scale])
-        parts.append(f"Leaving out the COVID-19 months instead of modelling them "
-                     f"{'leads to the same conclusion' if same else 'changes the conclusion'} "
-                     f"(step at go-live {step_change(s, cs.covid_excluded.scale)}, 95% CI "
-                     f"{step_range(s, cs.covid_excluded.scale)}; main model {step_change(main, cs.main.scale)}).")
+        same = (excludes(cs.covid_excluded.step, NULL[cs.covid_excluded.scale])
+                == excludes(cs.main.step, NULL[cs.main.scale]))
+        parts.append(f"Leaving out the COVID-19 months {'gives the same answer' if same else 'changes the answer'}.")
     return " ".join(parts)
 
 
 def comparative_sentence(m: MeasureResult) -> str:
-    """The comparison with other providers in plain English ('' when there is none)."""
+    """The comparison with other providers in plain words ('' when there is none); the designs' names and
+    statistics are in :func:`technical_sentences`."""
     comp = m.comparative
     if comp is None:
         return ""
     if comp.status != "ok":
-        return f"No comparison with other providers: {comp.reason or 'not available'}."
+        return f"No comparison with other providers: {tidy(comp.reason) or 'not available'}."
     parts = []
     cits = comp.comparative_its
     if cits is not None:
         n = cits.n_comparators
         side = excludes(cits.step, NULL[cits.scale])
-        verdict = ("the data are consistent with no difference from them" if side is None
-                   else f"the step at go-live was {step_change(cits.step, cits.scale)} than theirs")
-        parts.append(f"Against the average of {n} comparator {'provider' if n == 1 else 'providers'} "
-                     f"(comparative interrupted time series), {verdict} "
-                     f"(95% CI {step_range(cits.step, cits.scale)}).")
+        verdict = ("we found no clear difference from them" if side is None
+                   else f"the change at go-live was {step_change(cits.step, cits.scale)} than theirs")
+        parts.append(f"Compared with {n} other {'provider' if n == 1 else 'providers'}, {verdict}.")
     sc = comp.synthetic_control
     if sc is not None and sc.effect is not None and sc.effect.relative_change is not None:
         rel = sc.effect.relative_change
-        pl = sc.placebo
-        parts.append(f"A synthetic control built from those providers put the site {percent(rel * 100)} "
-                     f"{'below' if rel < 0 else 'above'} its synthetic comparison after go-live; placebo test "
-                     f"p = {(pl.p_value if pl.p_value is not None else 1):.2f} (rank {pl.rank} of "
-                     f"{(pl.n_placebos or 0) + 1}).")
+        parts.append(f"Against a blend of those providers matched on the years before go-live, the site was "
+                     f"{percent(rel * 100)} {'below' if rel < 0 else 'above'} the blend after go-live.")
     if parts and comp.caveat:
-        parts.append(comp.caveat)
+        # The caveat in plain words (its exact wording is in the technical detail).
+        parts.append("The other providers also had money to change their services from 2021/22, so this shows "
+                     "only what the site's own programme added, and may understate it.")
     return " ".join(parts)
+
+
+def technical_sentences(m: MeasureResult) -> list[str]:
+    """The statistics behind a measure's plain sentences, for a collapsed "Technical detail" section: the model
+    and its step change, its checks, the placebo dates, the COVID-19 sensitivity and the comparative designs."""
+    its = m.its
+    if its is None:
+        return []
+    out = [f"Model: segmented regression ({its.model}, {its.cov_type} standard errors); step change at go-live "
+           f"{model_estimate_text(m)}"
+           + (f", p = {its.step.p_value:.3g}" if its.step.p_value is not None else "") + "."]
+    checks = [t.interpretation for t in [its.autocorrelation_test] if t is not None and t.interpretation]
+    checks += [t.family_check for t in [its.overdispersion_test] if t is not None and t.family_check]
+    if checks:
+        out.append("Model checks: " + "; ".join(checks) + ".")
+    if m.placebo:
+        hits = sum(p.excludes_null for p in m.placebo)
+        out.append(f"Placebo go-live dates: {hits} of {len(m.placebo)} had a 95% interval excluding no change.")
+    cs = m.covid_sensitivity
+    if cs is not None and cs.covid_excluded is not None:
+        s, main = cs.covid_excluded.step, cs.main.step
+        out.append(f"COVID-19 sensitivity: step with those months left out {step_change(s, cs.covid_excluded.scale)} "
+                   f"(95% CI {step_range(s, cs.covid_excluded.scale)}); main model "
+                   f"{step_change(main, cs.main.scale)}.")
+    comp = m.comparative
+    if comp is not None and comp.status == "ok":
+        cits = comp.comparative_its
+        if cits is not None:
+            out.append(f"Comparative interrupted time series against {cits.n_comparators} comparator providers: "
+                       f"{scale_words(cits.scale)} {cits.step.estimate:.3f} (95% CI {cits.step.ci_low:.3f} to "
+                       f"{cits.step.ci_high:.3f}).")
+        sc = comp.synthetic_control
+        if sc is not None:
+            pl = sc.placebo
+            p_text = f"placebo test p = {pl.p_value:.2f}" if pl.p_value is not None else "no placebo test"
+            rank = f" (rank {pl.rank} of {(pl.n_placebos or 0) + 1})" if pl.rank is not None else ""
+            out.append(f"Synthetic control from {sc.n_donors} donor providers: {p_text}{rank}.")
+        if comp.caveat:
+            out.append(comp.caveat)
+    return out
 
 
 def easy_read_sentences(m: MeasureResult) -> list[str]:
@@ -281,8 +396,10 @@ def provisional_clause(m: MeasureResult) -> str:
 
 def findings(result: DomainResult, m: MeasureResult) -> Findings:
     """Every sentence for one measure."""
-    return Findings(headline=headline_sentence(result, m) + provisional_clause(m), interval=interval_sentence(m),
-                    robustness=robustness_sentence(m), comparative=comparative_sentence(m),
+    # The reading and the icons are read from ``m``: the model is complete before its sentences are made.
+    return Findings(headline=headline_sentence(result, m) + provisional_clause(m), verdict=verdict_sentence(m),
+                    interval=interval_sentence(m), spc_note=spc_note(m), robustness=robustness_sentence(m),
+                    comparative=comparative_sentence(m), technical=technical_sentences(m),
                     easy_read=easy_read_sentences(m))
 
 
@@ -292,35 +409,60 @@ def _pooled_size(x: float, scale: str) -> str:
 
 
 def meta_sentence(meta: MetaAnalysis) -> str:
-    """One plain-English sentence on the sites' pooled step change and how much they differ.
+    """The sites' combined change at go-live in plain words: its size, whether it is clear, how sure we are and
+    how much the sites differ (the statistics are in :func:`meta_technical`).
 
     Counts (rate ratios) are given in percent and rates (differences) in percentage points. A proportion's
-    model scale is the odds ratio, which converts to percentage points only at a known baseline: its pooled
+    model scale is the odds ratio, which converts to percentage points only at a known baseline: its combined
     change is given in words (higher, lower or no clear change), never as odds.
     """
     name = meta.name[0].lower() + meta.name[1:]
     subject = name if meta.value_type == "count" else f"the {name}"
-    lead = f"Across {meta.k} {'site' if meta.k == 1 else 'sites'}, {subject}"
-    p, scale = meta.pooled, meta.scale
-    side = excludes(p, NULL[scale])
-    spread = "little" if meta.heterogeneity.i2 < 0.3 else "moderately" if meta.heterogeneity.i2 < 0.6 else "a lot"
-    differ = f" The sites differ {spread} (I\u00b2 = {meta.heterogeneity.i2 * 100:.0f}%)."
-    pi = meta.prediction_interval
+    sites = f"{meta.k} {'site' if meta.k == 1 else 'sites'}"
+    pooled, scale = meta.pooled, meta.scale
+    side = excludes(pooled, NULL[scale])
+    i2 = meta.heterogeneity.i2
+    spread = "a little" if i2 < 0.3 else "moderately" if i2 < 0.6 else "a lot"
+    differ = f" The sites differ {spread} from each other."
     if scale == "odds_ratio":
-        verdict = (f"{lead} showed no clear change at go-live on average: the data are consistent with no change."
-                   if side is None else f"{lead} was {side} after go-live than the earlier trend predicted, on "
-                   "average (the 95% confidence interval does not include no change).")
-        new_site = ""
-        if pi is not None:
-            covers = pi.low <= NULL[scale] <= pi.high
-            new_site = (" A new site like these could see a rise, a fall or no change (95% prediction interval)."
-                        if covers else f" A new site like these could also expect it to be {side or 'different'}.")
-        return verdict + differ + new_site
-    est = f"{_pooled_size(p.estimate, scale)} (95% CI {step_range(p, scale)})"
-    verdict = ("no clear change on average: the data are consistent with no change" if side is None
-               else "a change on average")
-    new_site = ""
-    if pi is not None:
-        new_site = (f" A new site like these could expect anything from {_pooled_size(pi.low, scale)} to "
-                    f"{_pooled_size(pi.high, scale)} (95% prediction interval).")
-    return f"{lead} showed {verdict}; pooled step change at go-live {est}.{differ}{new_site}"
+        head = (f"Taking the {sites} together, {subject} showed no clear change at go-live: the data are "
+                "consistent with no change." if side is None else
+                f"Taking the {sites} together, {subject} was {side} after go-live than the earlier trend "
+                "predicted, on average.")
+        return head + differ
+    if side is None:
+        head = (f"Taking the {sites} together, {subject} showed no clear change at go-live. The combined estimate "
+                f"is {step_change(pooled, scale)}, but the data fit anything {step_range(pooled, scale)}.")
+    else:
+        head = (f"Taking the {sites} together, {subject} changed at go-live by {step_change(pooled, scale)} on "
+                f"average. The data fit a change {step_range(pooled, scale)}.")
+    return head + differ
+
+
+def meta_technical(scale: str, i2: float, prediction: tuple[float, float] | None = None) -> list[str]:
+    """The statistics behind :func:`meta_sentence`, for a collapsed technical section."""
+    out = [f"Random-effects meta-analysis of the sites' step changes ({scale_words(scale)} scale); "
+           f"heterogeneity I\u00b2 = {i2 * 100:.0f}%."]
+    if prediction is not None:
+        out.append(f"95% prediction interval for a new site: {prediction[0]:.2f} to {prediction[1]:.2f} "
+                   f"({scale_words(scale)}).")
+    return out
+
+
+def cross_site_guide(site_names: list[str], did_site_names: list[str] | None = None) -> list[str]:
+    """What the cross-site page shows, in plain words, for the top of that page: what pooling means, which
+    sites each figure includes and why the table against other providers can differ from the pooled figure."""
+    sites = _and(site_names)
+    out = [f"This page puts the sites together: {sites}. For each measure, the combined figure is an average of "
+           "the sites' changes at go-live, giving more weight to sites whose figures are more certain.",
+           "The chart shows each site's change with its range, and the combined change as a diamond at the bottom."]
+    did = _and(did_site_names) if did_site_names else sites
+    out.append(f"The table compares the sites ({did}) with other providers that did not start the programme in "
+               "the same period, over all the months after go-live. It asks a different question from the combined "
+               "figure, which compares each site with its own earlier trend at go-live, so the two can differ.")
+    return out
+
+
+def _and(names: list[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "none"

@@ -69,3 +69,74 @@ def test_diagnostics_chart_leaves_off_hidden_residuals() -> None:
     fig = charts.diagnostics_chart(diag, title="t")
     drawn = np.concatenate([c.get_offsets() for c in fig.axes[0].collections])
     assert np.isfinite(np.asarray(drawn, dtype=float)).all(axis=1).sum() == len(diag["residuals"]) - 5
+
+
+# ---------------------------------------------------------------------------- charts readable at the size shown
+
+def _its_frame(n: int = 48, go: int = 30) -> pd.DataFrame:
+    per = pd.date_range("2019-01-01", periods=n, freq="MS")
+    line = np.linspace(100, 120, n)
+    return pd.DataFrame({"period": per, "post": np.arange(n) >= go, "observed": np.round(line / 5) * 5,
+                         "fitted": line, "counterfactual": line + 3, "cf_low": line - 4, "cf_high": line + 9})
+
+
+META = {"scale": "rate_ratio", "pooled": {"estimate": 0.87, "ci_low": 0.76, "ci_high": 1.01},
+        "prediction_interval": {"low": 0.65, "high": 1.15},
+        "sites": [{"label": "Dorset", "estimate": 0.84, "ci_low": 0.75, "ci_high": 0.94, "weight": 0.5},
+                  {"label": "Lancashire and South Cumbria", "estimate": 0.95, "ci_low": 0.8, "ci_high": 1.1,
+                   "weight": 0.5}]}
+
+
+def _charts():
+    frame = _its_frame()
+    yield charts.its_chart(frame, title="Referrals: Site A (interrupted time series)", ylabel="referrals per month",
+                           intervention=frame["period"][30])
+    yield charts.forest_plot(META, title="Referrals: change at go-live by site")
+    yield charts.diagnostics_chart(_fit().diagnostics(), title="Sickness absence: Site A (model diagnostics)")
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_every_chart_fits_the_column_with_text_of_at_least_10_pt_and_the_legend_off_the_data(index):
+    fig = list(_charts())[index]
+    width_px = fig.get_size_inches()[0] * fig.dpi
+    assert width_px <= 700  # the content column at 1280 px: not scaled down, so 10 pt stays about 13 px
+    assert charts.min_font_pt(fig) >= charts.MIN_FONT_PT
+    renderer = fig.canvas.get_renderer()
+    fig_box = fig.bbox
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        assert not box.overlaps(ax.get_window_extent(renderer)) or index == 2 and ax is fig.axes[0], ax
+        assert fig_box.x0 - 1 <= box.x0 and box.x1 <= fig_box.x1 + 1 and box.y0 >= fig_box.y0 - 1  # not clipped
+
+
+def test_forest_plot_is_on_a_linear_percent_lower_higher_axis():
+    fig = charts.forest_plot(META, title="Referrals: change at go-live by site")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "linear"
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "no change" in labels and any(t.endswith("% lower") for t in labels), labels
+    assert "×" not in "".join(labels) and "10^" not in "".join(labels)
+    assert charts.change_label(-20, "rate_ratio") == "20% lower" and charts.change_label(1.5, "difference") == (
+        "1.5 points higher")
+
+
+def test_figure_html_carries_the_smallest_font_for_the_browser_check():
+    frame = _its_frame()
+    fig = charts.its_chart(frame, title="t", ylabel="y", intervention=frame["period"][30])
+    out = charts.figure_html(fig, 'alt with "quotes"', "Caption")
+    assert 'data-min-font-pt="10"' in out and "&#34;quotes&#34;" in out or "&quot;quotes&quot;" in out
+    assert "<figcaption>Caption</figcaption>" in out
+
+
+def test_each_chart_writes_the_data_it_draws_as_csv(tmp_path):
+    frame = _its_frame()
+    fig = charts.its_chart(frame, title="t", ylabel="y", intervention=frame["period"][30])
+    files = charts.save_figure(fig, tmp_path / "x_its")
+    assert [p.suffix for p in files] == [".png", ".svg", ".csv"]
+    table = pd.read_csv(files[2])
+    assert list(table.columns) == ["period", "post", "observed", "fitted", "counterfactual", "cf_low", "cf_high"]
+    assert table["observed"].tolist() == frame["observed"].tolist() and table["period"][0] == "2019-01-01"

@@ -54,7 +54,8 @@ class _Findings(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         classes = a.get("class", "").split()
-        kind = next((k for k in ("finding-sentence", "finding-interval", "finding-failed") if k in classes), None)
+        kind = next((k for k in ("finding-sentence", "finding-verdict", "finding-interval", "finding-failed")
+                     if k in classes), None)
         if tag == "p" and kind:
             self._open = {"kind": kind, "site": a.get("data-site"), "domain": a.get("data-domain"),
                           "measure": a.get("data-measure"), "text": ""}
@@ -103,10 +104,12 @@ def _check_side(stated: str, word: str, exact: float, sentence: str) -> None:
 
 
 def check_sentence(sentence: str, m: MeasureResult) -> None:
-    """The headline states the first-year change (``primary``), in percent for counts or percentage points for
-    proportions and rates, its side and both 95% CI bounds, re-derived from the numbers; a clear claim only when
-    the interval excludes 0, 'no clear change' wording otherwise; never odds, never a double negative."""
+    """The headline states the first-year change (``primary``), in percent for counts (with the amount a month in
+    the measure's units) or percentage points for proportions and rates, and its side, re-derived from the
+    numbers; a clear claim only when the interval excludes 0, 'no clear change' and a best estimate otherwise;
+    never odds, never a confidence interval (that is the interval sentence's), never a double negative."""
     assert "odds" not in sentence.lower() and "cannot be ruled out" not in sentence, sentence
+    assert "95%" not in sentence and " CI " not in sentence, sentence
     p = m.primary
     if m.status != "ok" or p is None:
         assert "than expected" not in sentence and "%" not in sentence and "percentage point" not in sentence, sentence
@@ -114,51 +117,52 @@ def check_sentence(sentence: str, m: MeasureResult) -> None:
     est, lo, hi = p.relative.estimate, p.relative.ci_low, p.relative.ci_high
     direction = "lower" if hi < 0 else "higher" if lo > 0 else "no clear change"
     unit, when = _rel_unit(p), re.escape(_WHEN[p.basis])
+    assert re.match(rf"(?i){when} \(", sentence), sentence
     if direction != "no clear change":
-        assert "no clear change" not in sentence and "consistent with no change" not in sentence, sentence
+        assert "no clear change" not in sentence and "best estimate" not in sentence, sentence
         if p.relative_unit == "percent":
-            pat = (rf"were (?:about|under) {NUM} [^()]*?(lower|higher) than expected from the earlier trend {when} "
-                   rf"\({NUM}% (lower|higher); 95% CI {NUM}% to {NUM}% (lower|higher)\)")
+            pat = (rf"were {NUM}% (lower|higher) than expected from the earlier trend: (?:about|under) ([\d,]+) "
+                   rf"[^.]*?(lower|higher)\.")
             found = re.search(pat, sentence)
             assert found, f"no clear-change wording in: {sentence}"
-            amount, word, pct, word2, a, b, word3 = found.groups()
-            # Per month, in units, rounded as a published count is: "under 5" below the threshold, else the
-            # nearest multiple of 5 (disclosure.yaml), so a model estimate never reads as an exact small count.
-            exact = abs(p.absolute.estimate)
-            if "under " + amount in sentence:
-                assert exact < 5 and amount == "5", (sentence, exact)
-            else:
-                assert float(amount.replace(",", "")) % 5 == 0 and abs(float(amount.replace(",", "")) - exact) <= 2.5, (
-                    sentence, exact)
-            assert word3 == direction, sentence
+            pct, word, amount, word2 = found.groups()
+            amount = float(amount.replace(",", ""))
+            assert abs(amount - abs(p.absolute.estimate)) <= 5 or "under" in sentence, (sentence, p.absolute)
         else:
-            pat = (rf"was {NUM} percentage points? (lower|higher) than expected from the earlier trend {when} "
-                   rf"\(95% CI {NUM} to {NUM} points (lower|higher)\)")
-            found = re.search(pat, sentence)
+            found = re.search(rf"was {NUM} percentage points? (lower|higher) than expected from the earlier trend\.",
+                              sentence)
             assert found, f"no clear-change wording in: {sentence}"
-            pct, word, a, b, word2 = found.groups()
+            pct, word = found.groups()
+            word2 = word
         assert word == word2 == direction, sentence
         assert _close(pct, abs(est)), (sentence, est)
-        low, high = sorted([abs(lo), abs(hi)])
-        assert _close(a, low) and _close(b, high), (sentence, lo, hi)
-        # A clear claim whose interval is shown reaching 0 would read as including no change.
-        assert float(a) > 0, (sentence, lo, hi)
         return
-    assert "no clear change" in sentence and "consistent with no change" in sentence, sentence
-    assert "than expected from the earlier trend (" not in sentence and "; 95% CI" not in sentence, sentence
-    found = re.search(rf"the 95% CI runs from {NUM}{unit} (lower|higher) to {NUM}{unit} (lower|higher)", sentence)
-    assert found, sentence
-    a, side_a, b, side_b = found.groups()
-    _check_side(a, side_a, lo, sentence)
-    _check_side(b, side_b, hi, sentence)
-    point = re.search(rf"the estimate was {NUM}{unit} (lower|higher) than expected", sentence)
+    assert "no clear change" in sentence, sentence
+    point = re.search(rf"Our best estimate is {NUM}{unit} (lower|higher)", sentence)
     assert point, sentence
     _check_side(point.group(1), point.group(2), est, sentence)
-    assert re.search(rf"from the earlier trend {when}", sentence), sentence
+
+
+def check_verdict(text: str, m: MeasureResult) -> None:
+    """Whether the change is good follows the reading and the measure's direction of improvement."""
+    if m.direction == "not assessed":
+        assert text == "", text
+        return
+    better = {"decrease": "Lower is better here", "increase": "Higher is better here"}.get(m.direction_of_improvement)
+    if better is None:
+        assert "neither better nor worse" in text, text
+    elif m.direction == "no clear change":
+        assert text.startswith(better) and "no clear change" in text, text
+    else:
+        assert text.startswith(better), text
+        assert ("an improvement" in text) == (m.direction == "improvement"), text
+        assert ("for the worse" in text) == (m.direction == "deterioration"), text
 
 
 def check_interval_words(text: str, m: MeasureResult) -> None:
-    """The interval in words says whether it includes no change, with the same bounds in the same unit."""
+    """The interval in words says whether it includes no change, with the same bounds in the same unit, and has
+    no double negative."""
+    assert "does not include no change" not in text, text
     p = m.primary
     if m.status != "ok" or p is None:
         assert "No interval" in text, text
@@ -167,18 +171,20 @@ def check_interval_words(text: str, m: MeasureResult) -> None:
     unit = _rel_unit(p)
     if lo <= 0 <= hi:
         assert "includes no change" in text and "cannot tell yet" in text, text
-        assert "does not include" not in text, text
+        assert "clear change" not in text, text
         found = re.search(rf"anything from {NUM}{unit} (lower|higher) to {NUM}{unit} (lower|higher) than expected",
                           text)
         assert found, text
         _check_side(found.group(1), found.group(2), lo, text)
         _check_side(found.group(3), found.group(4), hi, text)
     else:
-        assert "does not include no change" in text and "cannot tell" not in text, text
-        found = re.search(rf"between {NUM}{unit} and {NUM}{unit} (lower|higher) than expected", text)
+        assert "so this is a clear change" in text and "cannot tell" not in text, text
+        pct = "%" if unit == "%" else ""
+        found = re.search(rf"between {NUM}{pct} and {NUM}{unit} (lower|higher) than expected", text)
         assert found, text
         a, b, word = found.groups()
         assert word == ("lower" if hi < 0 else "higher"), text
+        assert f"The whole range is {word}" in text, text
         low, high = sorted([abs(lo), abs(hi)])
         assert _close(a, low) and _close(b, high) and float(a) > 0, (text, lo, hi)
 
@@ -198,6 +204,10 @@ def check_overview(text: str, results: list[DomainResult], failed: set[tuple[str
         assert m.headline and sent["measure"] == m.measure_id
         check_sentence(sent["text"], m)
         check_interval_words(interval["text"], m)
+    verdicts = [i for i in items if i["kind"] == "finding-verdict"]
+    for sent, verdict in zip([s for s in sentences if by_key[(s["site"], s["domain"])].headline.findings.verdict],
+                             verdicts, strict=True):
+        check_verdict(verdict["text"], by_key[(sent["site"], sent["domain"])].headline)
     marked = {(i["site"], i["domain"]) for i in items if i["kind"] == "finding-failed"}
     assert failed <= marked, (failed, marked)
     assert not re.search(r"\d\s?\*", text), "significance stars"
@@ -265,7 +275,7 @@ def _measure(mid: str, *, step: tuple[float, float, float] | None = None, scale:
     return MeasureResult(
         measure_id=mid, name=info.name, unit=info.unit, value_type=info.value_type,
         direction_of_improvement=info.direction, headline=True, designated_headline=True, status=status,
-        reason=reason, n_pre=60, n_post=n_post, direction=sentences.reading(status, its, info.direction),
+        reason=reason, n_pre=60, n_post=n_post, direction=sentences.reading(status, primary, info.direction),
         caveats=["a caveat"], primary=primary, its=its,
         spc=None if spc_icon is None else SPCSummary(variation_icon=spc_icon))
 
@@ -360,23 +370,25 @@ def test_every_overview_sentence_states_the_numbers_it_came_from(results):
 def test_headlines_read_as_expected(results):
     """The checkers' patterns match what the sentences say (a checker that matched nothing would prove nothing)."""
     said = {(r.site, r.domain): r.headline.findings.headline for r in results}
-    assert ("new emergency referrals to crisis care teams were about 20 referrals per month lower than expected from "
-            "the earlier trend a year after go-live (17% lower; 95% CI 8% to 24% lower).") in said["dorset",
-                                                                                                 "crisis_demand"]
+    assert said["dorset", "crisis_demand"] == (
+        "A year after go-live (August 2021), new emergency referrals to crisis care teams were 17% lower than "
+        "expected from the earlier trend: about 20 referrals per month lower.")
     assert ("the share of referrals accepted was 4.2 percentage points higher than expected from the earlier "
-            "trend a year after go-live (95% CI 2.1 to 6.4 points higher).") in said["dorset", "referral_acceptance"]
-    assert "the estimate was 5% lower than expected, and the 95% CI runs from 15% lower to 6% higher" in said[
-        "cheshire_wirral", "crisis_demand"]
+            "trend.") in said["dorset", "referral_acceptance"]
+    assert ("showed no clear change from the earlier trend. Our best estimate is 5% lower than expected (about 5 "
+            "referrals per month).") in said["cheshire_wirral", "crisis_demand"]
+    verdicts = {(r.site, r.domain): r.headline.findings.verdict for r in results}
+    assert verdicts["dorset", "crisis_demand"] == "Lower is better here: this looks like an improvement."
+    assert verdicts["cheshire_wirral", "crisis_demand"] == "Lower is better here, but there is no clear change yet."
 
 
 @pytest.mark.parametrize("wrong", [
     ("lower than expected", "higher than expected"),  # the direction of the change
-    ("(17% lower;", "(17% higher;"),  # the direction of the relative change
-    ("(17% lower;", "(27% lower;"),  # the percentage
-    ("were about 20 referrals", "were about 30 referrals"),  # the change per month
-    ("95% CI 8% to 24% lower", "95% CI 8% to 34% lower"),  # an interval bound
-    ("95% CI 8% to 24% lower", "95% CI 8% to 24% higher"),  # an interval's side
-    ("a year after go-live", "on average over the first year after go-live"),  # the estimand
+    ("17% lower", "17% higher"),  # the direction of the relative change
+    ("17% lower", "27% lower"),  # the percentage
+    ("about 20 referrals", "about 30 referrals"),  # the change per month
+    ("per month lower.", "per month higher."),  # the side of the change per month
+    ("A year after go-live", "On average over the first year after go-live"),  # the estimand
 ])
 def test_the_checker_catches_a_sentence_that_misstates_its_numbers(results, wrong):
     assert wrong[0] in results[0].headline.findings.headline
@@ -385,15 +397,44 @@ def test_the_checker_catches_a_sentence_that_misstates_its_numbers(results, wron
         check_overview(overview_fragment(REG, results, {}), results)
 
 
+@pytest.mark.parametrize("wrong", [
+    ("Lower is better here: this looks like an improvement.", "Lower is better here: this looks like a change for "
+                                                               "the worse."),
+    ("Lower is better here", "Higher is better here"),
+])
+def test_the_checker_catches_a_wrong_verdict(results, wrong):
+    text = results[0].headline.findings.verdict
+    results[0] = _restated(results[0], verdict=text.replace(*wrong))
+    with pytest.raises(AssertionError):
+        check_overview(overview_fragment(REG, results, {}), results)
+
+
+def test_the_box_reads_what_happened_then_whether_good_then_how_sure(results):
+    text = overview_fragment(REG, results, {})
+    items = parse_findings(text)
+    first = next(n for n, i in enumerate(items) if (i["site"], i["domain"]) == ("dorset", "crisis_demand"))
+    assert [i["kind"] for i in items[first:first + 3]] == ["finding-sentence", "finding-verdict", "finding-interval"]
+
+
+def test_an_icon_that_seems_to_disagree_is_explained_and_one_that_agrees_is_not(results):
+    dorset = results[0].headline  # clearly lower (an improvement) beside a "concern (high)" icon
+    assert dorset.direction == "improvement" and dorset.spc.variation_icon == "concern_high"
+    assert "Why the icon can differ" in dorset.findings.spc_note
+    assert "Why the icon can differ" in overview_fragment(REG, results, {})
+    agree = dorset.model_copy(update={"spc": SPCSummary(variation_icon="improvement_low")})
+    assert sentences.spc_note(agree) == ""
+    unclear = results[2].headline  # no clear change beside common cause: they agree
+    assert unclear.direction == "no clear change" and unclear.findings.spc_note == ""
+
+
 @pytest.mark.parametrize("case,wrong", [
     (1, ("4.2 percentage points higher", "4.8 percentage points higher")),  # percentage points
-    (1, ("(95% CI 2.1 to 6.4 points", "(95% CI 2.1 to 7.4 points")),
     (3, ("0.5 percentage points lower", "0.5 percentage points higher")),
-    (2, ("the estimate was 0.1 percentage points lower", "the estimate was 0.1 percentage points higher")),
-    (2, ("from 0.3 percentage points lower", "from 0.4 percentage points lower")),
-    (6, ("to 6% higher", "to 9% higher")),
-    (6, ("the estimate was 5% lower", "the estimate was 15% lower")),
-    (6, ("15% lower to", "15% higher to")),
+    (2, ("estimate is 0.1 percentage points lower", "estimate is 0.1 percentage points higher")),
+    (2, ("estimate is 0.1 percentage points lower", "estimate is 0.3 percentage points lower")),
+    (6, ("estimate is 5% lower", "estimate is 15% lower")),
+    (6, ("estimate is 5% lower", "estimate is 5% higher")),
+    (6, ("no clear change", "a change")),
 ])
 def test_the_checker_catches_misstated_percentage_points_and_unclear_intervals(results, case, wrong):
     sentence = results[case].headline.findings.headline
@@ -405,6 +446,7 @@ def test_the_checker_catches_misstated_percentage_points_and_unclear_intervals(r
 
 @pytest.mark.parametrize("case,wrong", [
     (0, ("between 8% and 24% lower", "between 8% and 24% higher")),
+    (0, ("The whole range is lower, so this is a clear change.", "")),
     (0, ("between 8% and 24% lower", "between 6% and 24% lower")),
     (6, ("from 15% lower", "from 25% lower")),
     (6, ("That includes no change, so we cannot tell yet.", "")),
@@ -420,13 +462,13 @@ def test_the_checker_catches_interval_words_that_misstate_the_interval(results, 
 def test_a_clear_claim_on_an_interval_that_crosses_no_change_is_caught(results):
     m = results[2].headline  # leaver rate: -0.12 points (-0.31 to +0.07)
     assert m.primary.relative.ci_low < 0 < m.primary.relative.ci_high
-    claim = ("After the MHICC relaunch (August 2021), the monthly leaver rate was 0.1 percentage points lower than "
-             "expected from the earlier trend a year after go-live (95% CI 0.1 to 0.3 points lower).")
+    claim = ("A year after go-live (August 2021), the monthly leaver rate was 0.1 percentage points lower than "
+             "expected from the earlier trend.")
     with pytest.raises(AssertionError):
         check_overview(overview_fragment(REG, [*results[:2], _restated(results[2], headline=claim), *results[3:]],
                                          {}), results)
-    sure = ("How sure we are: the data fit a change anywhere between 0.1 percentage points and 0.3 percentage "
-            "points lower than expected (95% confidence interval), a range that does not include no change.")
+    sure = ("How sure we are: the change is likely to be between 0.1 and 0.3 percentage points lower than expected "
+            "(95% confidence interval). The whole range is lower, so this is a clear change.")
     with pytest.raises(AssertionError):
         check_overview(overview_fragment(REG, [*results[:2], _restated(results[2], interval=sure), *results[3:]],
                                          {}), results)
@@ -453,7 +495,7 @@ def test_overview_is_finding_first_with_icons_labels_and_an_accessible_table(res
     headings = re.findall(r"^(#+) ", text, flags=re.M)
     assert headings[0] == "##" and set(headings) == {"##", "###"}  # under the page's h1, in order
     # The table gives the same first-year change as the sentence, signed ("-17% (-24% to -8%)").
-    assert "<td>-17% (-24% to -8%)</td>" in text
+    assert '<td class="num" data-label="Change in the first year (95% CI)">-17% (-24% to -8%)</td>' in text
 
 
 DIRECTION_WORDS = r"\b(lower|higher|more likely|less likely|fairly sure|good news|bad news|up|down)\b"
@@ -564,3 +606,135 @@ def test_img_alt_checker_rejects_missing_or_unnamed_alt(tmp_path: Path):
         page.write_text(good + bad)
         with pytest.raises(AssertionError):
             check_img_alts(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ issues 17/18
+
+
+def _analyst_dated(result: DomainResult) -> DomainResult:
+    """The same result as if the run had been given its own go-live (April 2022)."""
+    import datetime as dt
+    bare = result.model_copy(update={"intervention_date": dt.date(2022, 4, 1), "intervention_set_by_analyst": True})
+    m = bare.headline
+    return bare.model_copy(update={"measures": [m.model_copy(update={"findings": sentences.findings(bare, m)})]})
+
+
+def test_an_analyst_go_live_is_labelled_as_such_everywhere_never_as_the_programme_milestone(results):
+    from evaluation.publish.pages import site_page
+
+    dorset = [_analyst_dated(r) if r.site == "dorset" else r for r in results]
+    label = REG.site("dorset").intervention_label
+    pages = {"overview": overview_fragment(REG, dorset, {}),
+             "site": site_page(REG, "dorset", dorset, {}, []),
+             "summary": summary_page(REG, "dorset", dorset, {}, {"data_source": "published"}),
+             "easy read": easy_read_page(REG, "dorset", dorset, {}, data_source="published")}
+    for name, page in pages.items():
+        text = html.unescape(page)
+        if name != "easy read":
+            assert "go-live set by the analyst: April 2022" in text, name
+        else:
+            assert "chose the start date: April 2022" in text
+        if name == "overview":
+            text = text[text.index("## Dorset"):text.index("## Bradford") if "## Bradford" in text else None]
+        assert label not in text, (name, label)
+    assert "A year after go-live (April 2022)" in dorset[0].headline.findings.headline
+
+
+def test_the_intro_names_only_the_sites_built(results):
+    from evaluation.publish.pages import intro_fragment
+
+    one = [r for r in results if r.site == "dorset"]
+    text = html.unescape(intro_fragment(REG, one, {}))
+    assert "Dorset" in text and "Bradford" not in text and "Cheshire" not in text and "four" not in text.lower()
+    everyone = html.unescape(intro_fragment(REG, results, {}))
+    assert all(s.name in everyone for s in REG.sites)
+
+
+@pytest.mark.parametrize("source,words", [("local", "Local data"), ("synthetic", "Synthetic demonstration data"),
+                                          ("published", "Published data")])
+def test_every_generated_page_says_where_its_numbers_come_from(results, source, words):
+    from evaluation.publish.pages import data_quality_page, reading_guide_fragment, site_page
+
+    pages = [reading_guide_fragment(source), site_page(REG, "dorset", results, {"data_source": source}, []),
+             summary_page(REG, "dorset", results, {}, {"data_source": source}),
+             data_quality_page(REG, "dorset", results, source)]
+    for page in pages:
+        assert words in html.unescape(page)
+    if source == "local":
+        assert "Local data" in easy_read_page(REG, "dorset", results, {}, data_source="local")
+
+
+def test_the_reading_guide_shows_every_icon_with_its_meaning():
+    from evaluation.publish.cards import ASSURANCE, VARIATION
+    from evaluation.publish.pages import reading_guide_fragment
+
+    text = reading_guide_fragment("synthetic")
+    assert text.count('class="mdc-icon"') == len(VARIATION) + len(ASSURANCE)
+    for key in [*VARIATION, *ASSURANCE]:
+        assert html.escape(variation_label(key)) in text or key in ASSURANCE
+    for part in ("What happened?", "Is that good?", "How sure are we?", "95% confidence interval", "made up"):
+        assert part in html.unescape(text), part
+
+
+def test_site_pages_keep_statistics_in_a_collapsed_technical_section(results):
+    from evaluation.publish.pages import site_page
+
+    page = site_page(REG, "dorset", results, {}, [])
+    main = re.sub(r'<details class="technical-detail">.*?</details>', "", page, flags=re.S)
+    assert page.count('<details class="technical-detail">') == 3
+    for word in ("rate ratio", "odds", "p = ", "placebo"):
+        assert word not in main.lower(), word
+    assert "rate ratio 0.833" in page  # one click away
+
+
+def test_site_page_offers_each_charts_data_as_csv(results):
+    from evaluation.publish.pages import site_page
+
+    page = site_page(REG, "dorset", results, {}, ["crisis_demand"], {"crisis_demand": ["CCR70_its", "CCR70_spc"]},
+                     {"crisis_demand": {"CCR70_its"}})
+    assert page.count("Download the data for this chart (CSV)") == 1
+    assert "figures/crisis_demand/CCR70_its.csv" in page and "CCR70_spc.csv" not in page
+
+
+def test_chart_captions_state_the_finding(results):
+    m = results[0].headline
+    assert sentences.chart_caption(m, "its").startswith(m.findings.headline)
+
+
+def test_cross_site_sentences_are_plain_and_explain_the_page():
+    text = sentences.meta_sentence("New emergency referrals", 4, "rate_ratio",
+                                   Interval(estimate=0.87, ci_low=0.76, ci_high=1.01), 0.64, (0.6, 1.2))
+    assert "no clear change" in text and "from 24% lower to 1% higher" in text
+    for word in ("I\u00b2", "CI", "pooled step", "0.87"):
+        assert word not in text, word
+    assert any("I\u00b2 = 64%" in t for t in sentences.meta_technical("rate_ratio", 0.64, (0.6, 1.2)))
+    guide = " ".join(sentences.cross_site_guide(["Dorset", "Bradford"], ["Dorset"]))
+    assert "Dorset and Bradford" in guide and "different question" in guide and "Callaway" not in guide
+
+
+def test_disclosure_page_fragment_states_this_builds_figures(tmp_path):
+    from evaluation.publish.pages import disclosure_build_fragment
+
+    (tmp_path / "sites" / "a").mkdir(parents=True)
+    (tmp_path / "sites" / "a" / "index.md").write_text("# A\n")
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "results.csv").write_text("site,observed\na,10\n")
+    text = html.unescape(disclosure_build_fragment(tmp_path))
+    assert "1 generated page and 1 download" in text and "read 1 downloadable file" in text
+    assert "no published count" in text
+    (tmp_path / "downloads" / "bad.csv").write_text("site,observed\na,3\n")
+    assert "found 1 problem" in html.unescape(disclosure_build_fragment(tmp_path))
+
+
+def test_reading_ease_of_the_fixture_sentences(results):
+    """The package's own wording on the fixture cases (the e2e test measures a whole synthetic build)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        textstat = pytest.importorskip("textstat")
+    box = [t for r in results for f in [r.headline.findings] for t in (f.headline, f.verdict, f.interval, f.spc_note)
+           if t]
+    easy = [t for r in results for t in r.headline.findings.easy_read]
+    assert sum(map(textstat.flesch_reading_ease, box)) / len(box) >= 50
+    assert sum(map(textstat.flesch_reading_ease, easy)) / len(easy) >= 70

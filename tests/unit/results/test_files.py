@@ -45,10 +45,11 @@ def test_clear_reduction_reports_the_first_year_change_absolute_and_relative():
     r = _result("CCR70", "rate_ratio", _est(0.88, 0.82, 0.95), _effect((-25.2, -45.6, -4.9), (-0.154, -0.256, -0.039)))
     m = r.headline
     s = m.findings.headline
-    assert s.startswith("After the Initial Response Service (April 2022), new emergency referrals")
-    assert "25 referrals per month lower than expected" in s
-    assert _numbers(s) == [15.0, 4.0, 26.0]
-    assert "(15% lower; 95% CI 4% to 26% lower)" in s
+    assert s.startswith("A year after go-live (April 2022), new emergency referrals")
+    assert "were 15% lower than expected from the earlier trend: about 25 referrals per month lower." in s
+    assert _numbers(s) == [15.0]
+    assert "between 4% and 26% lower" in m.findings.interval
+    assert m.findings.verdict == "Lower is better here: this looks like an improvement."
     assert m.direction == "improvement"  # fewer crisis referrals is the hoped-for direction
     assert m.primary.relative_unit == "percent" and m.primary.relative.estimate == pytest.approx(-15.4)
 
@@ -57,9 +58,9 @@ def test_interval_spanning_no_change_never_claims_a_change_and_has_no_double_neg
     r = _result("CCR70", "rate_ratio", _est(0.95, 0.85, 1.06), _effect((-5, -20, 8), (-0.05, -0.15, 0.06)))
     m = r.headline
     s = m.findings.headline
-    assert "no clear change" in s and "consistent with no change" in s
-    assert "cannot be ruled out" not in s
-    assert "from 15% lower to 6% higher" in s
+    assert "no clear change" in s and "Our best estimate is 5% lower than expected" in s
+    assert "cannot be ruled out" not in s and "does not include no" not in m.findings.interval
+    assert "from 15% lower to 6% higher" in m.findings.interval
     assert m.direction == "no clear change"
     assert "includes no change" in m.findings.interval
 
@@ -70,7 +71,7 @@ def test_proportion_reported_in_percentage_points_never_as_odds():
     s = m.findings.headline
     assert "odds" not in s.lower()
     assert "the share of referrals accepted was 4.2 percentage points higher" in s
-    assert "(95% CI 1.0 to 7.4 points higher)" in s
+    assert "between 1.0 and 7.4 percentage points higher" in m.findings.interval
     assert m.direction == "improvement"
 
 
@@ -82,7 +83,24 @@ def test_rate_difference_in_percentage_points():
 
 
 def test_neutral_measure_reads_higher_or_lower_not_improvement():
-    assert _result("MHS32", "rate_ratio", _est(1.1, 1.05, 1.16)).headline.direction == "higher"
+    r = _result("MHS32", "rate_ratio", _est(1.1, 1.05, 1.16), _effect((30, 10, 50), (0.1, 0.04, 0.16)))
+    assert r.headline.direction == "higher"
+    assert r.headline.findings.verdict == "For this measure, higher is neither better nor worse."
+
+
+def test_the_reading_follows_the_first_year_interval_not_the_step():
+    # The step alone is clearly lower, but the first-year change's interval includes no change.
+    r = _result("CCR70", "rate_ratio", _est(0.88, 0.82, 0.95), _effect((-5, -20, 8), (-0.05, -0.15, 0.06)))
+    assert r.headline.direction == "no clear change"
+    assert "no clear change" in r.headline.findings.verdict
+    # ... and the other way round.
+    r = _result("CCR70", "rate_ratio", _est(0.95, 0.85, 1.06), _effect((-25, -45, -5), (-0.15, -0.25, -0.04)))
+    assert r.headline.direction == "improvement"
+
+
+def test_month_plurals_are_made_right():
+    from evaluation.results.sentences import tidy
+    assert tidy("1 month(s) before and 12 month(s) after") == "1 month before and 12 months after"
 
 
 def test_a_change_of_a_count_is_rounded_as_a_published_count_is():
@@ -96,7 +114,7 @@ def test_a_change_of_a_count_is_rounded_as_a_published_count_is():
 
 @pytest.mark.parametrize("status,reason,expect", [
     ("not_in_data", "not in these files", "not in these files"),
-    ("not_estimable", "5 month(s) before", "could not be evaluated"),
+    ("not_estimable", "5 month(s) before", "could not measure a change in new emergency referrals"),
 ])
 def test_sentences_for_measures_without_estimates(status, reason, expect):
     m = _result("CCR70", "rate_ratio", _est(1, 1, 1), status=status, reason=reason).headline
