@@ -27,6 +27,8 @@ class Chart:
     alt: str
     caption: str = ""
     files: list[Path] = field(default_factory=list)
+    #: For statistics readers only (model diagnostics): the site shows it collapsed under this summary line.
+    technical: str = ""
 
     def png(self) -> bytes:
         """The figure as PNG, with fixed metadata so identical charts give identical bytes."""
@@ -38,5 +40,5 @@ class Chart:
         from evaluation.publish.charts import figure_html
 
         png = base64.b64encode(self.png()).decode("ascii")
-        return {"image/png": png, "text/html": figure_html(self.figure, self.alt, self.caption),
+        return {"image/png": png, "text/html": figure_html(self.figure, self.alt, self.caption, self.technical),
                 "text/plain": self.alt}

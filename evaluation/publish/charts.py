@@ -361,12 +361,13 @@ def min_font_pt(fig: plt.Figure) -> float:
     return min(sizes, default=MIN_FONT_PT)
 
 
-def figure_html(fig: plt.Figure, alt: str, caption: str = "") -> str:
+def figure_html(fig: plt.Figure, alt: str, caption: str = "", technical: str = "") -> str:
     """An accessible ``<figure>`` with the chart embedded as PNG, alt text that states the finding and, on the
-    ``<img>``, the smallest font in points (``data-min-font-pt``) so the browser check can measure it as shown."""
+    ``<img>``, the smallest font in points (``data-min-font-pt``) so the browser check can measure it as shown.
+    A ``technical`` chart (its summary line given) is collapsed in a "Technical detail" section."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     smallest = min_font_pt(fig)
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return str(render_macro("figure.html.j2", "figure", data, alt, caption, f"{smallest:g}"))
+    return str(render_macro("figure.html.j2", "figure", data, alt, caption, f"{smallest:g}", technical))

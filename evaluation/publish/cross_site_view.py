@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evaluation.dictionary.registry import default_registry
 from evaluation.publish.chart_output import Chart
 from evaluation.publish.notebook_view import SYNTHETIC_NOTICE
 from evaluation.publish.notebook_view import TEMPLATE as NOTEBOOK
 from evaluation.publish.templates import render_macro
 from evaluation.results.schema import CrossSiteResult, MetaAnalysis
+from evaluation.results.sentences import cross_site_guide, meta_technical
 
 TEMPLATE = "cross_site.html.j2"
 
@@ -36,12 +38,19 @@ class CrossSiteView:
     def measure_html(self, measure_id: str) -> str:
         """A measure's heading and its pooled finding in one sentence."""
         meta = self.result.meta_analysis[measure_id]
+        pi = meta.prediction_interval
+        technical = meta_technical(meta.scale, meta.heterogeneity.i2, (pi.low, pi.high) if pi is not None else None)
         return str(render_macro(TEMPLATE, "measure", measure_id, meta.name, meta.sentence,
-                                [s.label for s in meta.sites]))
+                                [s.label for s in meta.sites], technical))
 
     def explainer_html(self) -> str:
-        """One paragraph on what pooling means and why the all-sites table can differ from the pooled figure."""
-        return str(render_macro(TEMPLATE, "explainer"))
+        """What pooling means, which sites each figure includes, and why the all-sites table can differ from the
+        pooled figure (:func:`evaluation.results.sentences.cross_site_guide`)."""
+        registry = default_registry()
+        names = [registry.site(s).name for s in self.result.sites]
+        codes = sorted({code for d in self.result.staggered_did.values() for code in d.sites})
+        did = [site.name if (site := registry.site_by_code(code)) else code for code in codes]
+        return str(render_macro(TEMPLATE, "explainer", cross_site_guide(names, did or None)))
 
     def forest_chart(self, measure_id: str) -> Chart:
         """The forest plot of one measure: each site's step change with its interval, and the pooled diamond."""

@@ -21,7 +21,7 @@ from evaluation.publish.chart_output import Chart
 from evaluation.publish.disclosure import default_rules, suppress_count
 from evaluation.publish.templates import myst_escape, render_macro
 from evaluation.results.schema import DomainResult
-from evaluation.results.sentences import estimate_text, model_estimate_text
+from evaluation.results.sentences import chart_caption, estimate_text, model_estimate_text, tidy
 
 TEMPLATE = "notebook.html.j2"
 SYNTHETIC_NOTICE = (
@@ -155,8 +155,7 @@ class NotebookView:
                    f"at go-live in {ev.intervention_date:%B %Y}. Latest point: {icon.replace('_', ' ')}.")
             fig = charts.spc_chart(points, title=f"{name}: {site} (SPC, XmR)", ylabel=m.measure.unit,
                                    intervention=ev.intervention_date)
-            out.append(self._chart(f"{m.measure.id}_spc", fig, alt, "Making Data Count XmR chart: mean and "
-                                   "process limits before and after go-live."))
+            out.append(self._chart(f"{m.measure.id}_spc", fig, alt, chart_caption(self.measure_result(m), "spc")))
         return out
 
     def model_charts(self, ev: DomainEvaluation) -> list[Chart]:
@@ -176,8 +175,7 @@ class NotebookView:
             frame = chart_data.its_frame_for_publication(m.its.frame, m.series, vt)
             fig = charts.its_chart(frame, title=f"{name}: {site} (interrupted time series)", ylabel=m.measure.unit,
                                    intervention=ev.intervention_date)
-            out.append(self._chart(f"{mid}_its", fig, alt, "Segmented regression with seasonality and a COVID-19 "
-                                   "term; dashed line: expected without the change."))
+            out.append(self._chart(f"{mid}_its", fig, alt, chart_caption(self.measure_result(m), "its")))
             if m.its.residuals is None:
                 continue
             # A month's residual and the fitted line on the ITS chart give its value back: the panel is
@@ -188,9 +186,11 @@ class NotebookView:
                    f"residuals over time, their autocorrelation with the 95% band for white noise, and a "
                    f"normal Q-Q plot. {diag['summary']}.")
             fig = charts.diagnostics_chart(diag, title=f"{name}: {site} (model diagnostics)")
-            out.append(self._chart(f"{mid}_diagnostics", fig, alt, "Bars: autocorrelation of the residuals of a "
-                                   "model without autocorrelation; diamonds: what is left after the AR(1) error "
-                                   "model. Grey band: 95% limits for white noise."))
+            chart = self._chart(f"{mid}_diagnostics", fig, alt, "Bars: autocorrelation of the residuals of a "
+                                "model without autocorrelation; diamonds: what is left after the AR(1) error "
+                                "model. Grey band: 95% limits for white noise.")
+            chart.technical = f"model diagnostics for {name.lower()}"
+            out.append(chart)
         return out
 
     def comparison_charts(self, ev: DomainEvaluation) -> list[Chart]:
@@ -211,8 +211,8 @@ class NotebookView:
         fig = charts.synthetic_control_chart(path, title=f"{name}: {site} and its synthetic "
                                              "control", ylabel="index (pre-go-live average = 1)",
                                              intervention=ev.intervention_date)
-        return [self._chart(f"{m.measure.id}_synthetic_control", fig, alt, "Synthetic control: the site and a "
-                            "weighted mix of comparator providers matched on the years before go-live.")]
+        return [self._chart(f"{m.measure.id}_synthetic_control", fig, alt,
+                            chart_caption(self.measure_result(m), "synthetic_control"))]
 
     def comparison_markdown(self) -> str:
         """The comparison with other providers in words, for the headline measure."""
@@ -230,10 +230,15 @@ class NotebookView:
             checks.append(m.its.autocorrelation_test.get("interpretation", ""))
             if m.its.overdispersion_test:
                 checks.append(m.its.overdispersion_test.get("family_check", ""))
-        notes = list(m.caveats) + ([m.reason] if m.reason and m.status != "not_in_data" else [])
-        estimate = model_estimate_text(entry) if entry.its is not None else ""
-        return str(render_macro(TEMPLATE, "measure", m.measure.id, m.measure.name, found.headline, found.robustness,
-                                "; ".join(c for c in checks if c), found.comparative, notes, estimate))
+        notes = [tidy(n) for n in list(m.caveats) + ([m.reason] if m.reason and m.status != "not_in_data" else [])]
+        technical = ([f"Step change at go-live on the model's scale: {model_estimate_text(entry)}."]
+                     if entry.its is not None else [])
+        technical += [found.robustness] if found.robustness else []
+        technical += [f"Model checks: {'; '.join(c for c in checks if c)}."] if any(checks) else []
+        technical += list(found.technical)
+        plain = [s for s in (found.headline, found.verdict, found.interval, found.spc_note) if s]
+        return str(render_macro(TEMPLATE, "measure", m.measure.id, m.measure.name, plain, found.comparative, notes,
+                                technical))
 
     def data_rows(self) -> list[dict]:
         """Row accounting for every input file: read = kept + rejected."""
