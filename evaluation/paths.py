@@ -3,6 +3,7 @@ breaks a path)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -21,3 +22,13 @@ def build_folder(value: str | Path | None = None) -> Path:
     if value is None or str(value) in ("", "build"):
         return BUILD_DIR
     return Path(value).expanduser().resolve()
+
+
+def relative_path(path: str | Path, folder: str | Path) -> str:
+    """``path`` relative to ``folder`` as a POSIX string, as written: links are not followed (a file linked into a
+    combined data folder keeps its place there), so it equals the panel's ``source_file`` for a file read from
+    ``folder``. A path outside ``folder`` gives its base name (no absolute path of the reader's machine leaks)."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(folder)).as_posix()
+    except ValueError:
+        return Path(path).name

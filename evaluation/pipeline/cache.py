@@ -182,13 +182,37 @@ def forget(build: Path, site: str, domain: str) -> None:
 
 
 def input_files(folder: Path) -> list[Path]:
-    """Every file under a data folder (the panel may depend on any of them, the succession table included)."""
+    """Every file under a data folder (a file that cannot be listed is the readers' to report, not ours)."""
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def inputs_digest(folder: Path) -> str:
+    """Digest of what the readers see in a data folder, without failing where they would report.
+
+    Every file enters by its path relative to the folder; a file the readers read (a name ending in one of
+    :data:`evaluation.sources.INPUT_SUFFIXES`) also by its content. Any other file is only listed as skipped by
+    the readers, so its name is enough (a large or unreadable non-input file costs nothing here). An input
+    file that cannot be read enters by its name and the error, so the run goes on to the readers, which say
+    in one line what is wrong with it.
+    """
+    from evaluation.sources import INPUT_SUFFIXES
+
+    h = hashlib.sha256()
+    for p in sorted(input_files(folder), key=lambda q: q.relative_to(folder).as_posix()):
+        h.update(p.relative_to(folder).as_posix().encode())
+        h.update(b"\0")
+        if p.name.lower().endswith(INPUT_SUFFIXES):
+            try:
+                h.update(sha256_path(p).encode())
+            except OSError as exc:
+                h.update(f"unreadable: {exc.strerror or type(exc).__name__}".encode())
+        h.update(b"\n")
+    return h.hexdigest()
 
 
 def panel_snapshot_path(folder: Path, build: Path) -> Path:
     """Where the loaded panel for these exact inputs and this code is kept."""
-    digest = sha256_bytes(f"{tree_digest(input_files(folder), folder)}:{code_digest()}".encode())
+    digest = sha256_bytes(f"{inputs_digest(folder)}:{code_digest()}".encode())
     return build / "cache" / "panel" / f"{digest[:32]}.pkl"
 
 

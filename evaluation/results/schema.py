@@ -315,7 +315,7 @@ class DomainResult(_Model):
     ods_code: str
     domain: str
     domain_name: str
-    data_source: Literal["synthetic", "published"]
+    data_source: Literal["synthetic", "published", "local"]
     intervention_date: dt.date
     intervention_label: str
     intervention_is_assumption: bool
