@@ -235,16 +235,33 @@ def cached_panel(folder: Path | str, build: Path | str, snapshot: Path | None = 
     if path.is_file():
         try:
             with open(path, "rb") as fh:
-                panel, reports = pickle.load(fh)  # noqa: S301 - written by this function into our own build folder
+                panel, reports, read_from = pickle.load(fh)  # noqa: S301 - written by this function, our own build
             # Unpickled arrays can be read-only views of the pickle's buffer; the methods expect their own.
-            return panel.copy(deep=True), reports
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
-            pass  # a damaged snapshot is rebuilt below
+            return panel.copy(deep=True), moved_reports(reports, Path(read_from), folder)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
+            pass  # a damaged snapshot (or one in an older format) is rebuilt below
     # Not strict: an unusable file stops only the sites whose rows it holds (sources.usable_rows).
     panel, reports = load_panel(folder, strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
-        pickle.dump((panel, reports), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump((panel, reports, str(folder)), fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
     return panel, reports
+
+
+def moved_reports(reports: list, read_from: Path, folder: Path) -> list:
+    """The reports of a snapshot read from ``read_from``, as if read from ``folder`` (the same files: the snapshot
+    is named by their contents). A build folder that was copied or moved, or the same files in another data
+    folder, then gives the same file accounting, cache keys and results as reading the files afresh."""
+    if read_from == folder:
+        return reports
+    import dataclasses
+
+    old, new = f"{read_from}{os.sep}", f"{folder}{os.sep}"
+
+    def fix(text: str) -> str:
+        return str(folder) if text == str(read_from) else text.replace(old, new)
+
+    return [dataclasses.replace(r, path=fix(r.path), findings=[fix(t) for t in r.findings],
+                                blocking=[fix(t) for t in r.blocking]) for r in reports]

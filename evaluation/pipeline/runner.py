@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -237,18 +238,20 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
 
                 km = fresh = KernelManager(kernel_name="python3")
                 _start_kernel(km)
-            pm.execute_notebook(
-                str(template),
-                str(partial),
-                parameters={"site": job.site, **parameters},
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                cwd=str(build_dir),
-                # Written once at the end instead of after every cell: the outputs hold the charts.
-                request_save_on_cell_execute=False,
-                km=km,
-            )
+            with warnings.catch_warnings():  # nbformat's "cell is missing an id" for papermill's injected cell
+                warnings.simplefilter("ignore", category=_missing_id_warning())
+                pm.execute_notebook(
+                    str(template),
+                    str(partial),
+                    parameters={"site": job.site, **parameters},
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=False,
+                    cwd=str(build_dir),
+                    # Written once at the end instead of after every cell: the outputs hold the charts.
+                    request_save_on_cell_execute=False,
+                    km=km,
+                )
             _hide_injected_parameters(partial)
             replace_file(partial, out)
             return Outcome(job.site, job.domain, True, time.perf_counter() - start, str(out), attempts=attempts)
@@ -273,16 +276,29 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
                 _shutdown(fresh)
 
 
+def _missing_id_warning() -> type[Warning]:
+    try:
+        from nbformat.validator import MissingIDFieldWarning
+    except ImportError:  # an nbformat without the warning
+        return UserWarning
+    return MissingIDFieldWarning
+
+
 def _hide_injected_parameters(path: Path) -> None:
     """Tag papermill's injected-parameters cell ``remove-cell`` so the site never shows it (papermill does
-    not copy the template's tags to the cell it injects)."""
+    not copy the template's tags to the cell it injects), and give it a fixed cell id."""
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
+    with warnings.catch_warnings():  # papermill's injected cell has no id; it gets a fixed one below
+        warnings.simplefilter("ignore", category=_missing_id_warning())
+        nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags:
+            # A fixed id, not the random one nbformat would invent: the executed notebook is deterministic.
+            cell["id"] = "injected-parameters"
+            if "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
     text = nbformat.writes(nb)
     write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 

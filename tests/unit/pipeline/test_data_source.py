@@ -123,3 +123,16 @@ def test_a_file_that_fails_to_read_is_reported_by_the_readers_not_the_cache(tmp_
     bad = [r for r in reports if r.path.endswith("bad.csv")]
     assert bad and "cannot be read" in bad[0].blocking[0]
     assert set(panel["org_code"]) == {"XX1"}
+
+
+def test_a_panel_snapshot_reused_from_another_folder_reports_this_folders_files(tmp_path):
+    """A copied or moved build folder (or the same files elsewhere) must give the same accounting and keys."""
+    build = tmp_path / "build"
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(EXAMPLE, first)
+    shutil.copytree(EXAMPLE, second)
+    _, reports = cache.cached_panel(first, build)
+    assert cache.panel_snapshot_path(first, build) == cache.panel_snapshot_path(second, build)  # one snapshot
+    _, again = cache.cached_panel(second, build)
+    assert sorted(r.path for r in again) == sorted(str(second / Path(r.path).name) for r in reports)
+    assert all(str(first) not in str(r.to_dict()) for r in again)
