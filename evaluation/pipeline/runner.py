@@ -589,7 +589,7 @@ def build_manifest(summary: RunSummary, prep: Prepared, build: Path) -> manifest
         inputs = prep.site_inputs.get(job, [])
         entries.append(manifest.Analysis(
             site=o.site, domain=o.domain, status="ok" if ok else "failed", reason=reason,
-            data_source=prep.source if cross else prep.site_sources.get(o.site, prep.source),
+            data_source=summary.data_source if cross else prep.site_sources.get(o.site, prep.source),
             inputs=manifest.input_files_for((p, h) for p, h, _ in inputs),
             results_file=_relative_to(results, build) if ok else "",
             results_sha256=cache.sha256_path(results) if ok else "",
