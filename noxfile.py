@@ -4,12 +4,14 @@
                        go to `evaluation run`, e.g. -- --site dorset --domain crisis_demand
     nox -s run         any `evaluation` command in the project's environment, e.g. -- sites, -- run --site dorset
     nox -s lab         JupyterLab on notebooks/ with the project's kernel (-- --no-browser on a remote machine)
-    nox -s tests       unit tests, the notebooks end to end, and (where ../shared/data exists) the real files
+    nox -s tests       unit tests, the notebooks end to end (built into build/tests), and (where ../shared/data
+                       exists) the real files; prints the slowest tests
     nox -s lint        ruff
     nox -s notebooks   execute the notebooks (pass runner options after --, e.g. -- --data-dir DIR)
     nox -s docs        assemble and build the Sphinx site from the executed notebooks
     nox -s realdata    the four sites on the published NHS files in ../shared/data/real and real-extra
-    nox -s browser     build the site and check every page in headless Chromium (console, images, links, axe)
+    nox -s browser     build the site and check every page in headless Chromium (console, images, links, axe);
+                       reuses build/tests, so after `nox -s tests` no notebook runs again
     nox -s validate    validation of the methods by simulation (refreshes docs/method_validation_results.md)
     nox -s bench       benchmarks that print their figures
     nox -s spark       record-level measures: DuckDB and Spark give identical results (installs pyspark and Java)
@@ -31,6 +33,11 @@ LOCK = "requirements.lock"
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
 #: Supplementary published files (workforce, population, 4-week waits) read together with REAL_DATA.
 REAL_EXTRA = REAL_DATA.parent / "real-extra"
+#: The synthetic default build the tests session makes (tests/e2e/conftest.py reads EVALUATION_TEST_BUILD) and
+#: the browser session reuses: in `nox -s lint tests browser` the browser's run is all cache hits.
+TEST_BUILD = "build/tests"
+#: Slowest tests printed at the end of `nox -s tests`.
+DURATIONS = "--durations=25"
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -144,7 +151,12 @@ def docs(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests, the notebooks end to end on the synthetic default, and the real files where present."""
     _install(session)
-    session.run("pytest", "--cov=evaluation", "--cov-report=term-missing:skip-covered", *session.posargs)
+    session.run("pytest", *tests_command(session.posargs)[1:], env={"EVALUATION_TEST_BUILD": str(ROOT / TEST_BUILD)})
+
+
+def tests_command(posargs: list[str]) -> list[str]:
+    """The tests session's pytest command: coverage, and the slowest tests listed at the end."""
+    return ["pytest", "--cov=evaluation", "--cov-report=term-missing:skip-covered", DURATIONS, *posargs]
 
 
 @nox.session
@@ -186,12 +198,20 @@ def browser(session: nox.Session) -> None:
                     env={"DEBIAN_FRONTEND": "noninteractive"})
     _install(session)
     if "--no-build" not in session.posargs:  # other options go to the runner, e.g. -- --data-dir DIR
-        _run_notebooks(session, [a for a in session.posargs if a != "--no-build"])
-        _build_docs(session)
+        runner_args = [a for a in session.posargs if a != "--no-build"]
+        build_dir = browser_build_dir(runner_args)
+        _run_notebooks(session, runner_args, build_dir=build_dir)
+        _build_docs(session, build_dir=build_dir)
     axe = session.run("bash", "tests/browser/install_axe.sh", "build/browser", external=True, silent=True)
     axe_path = (axe or "").strip().splitlines()[-1]
     session.run("python", "tests/browser/site_check.py", "--site", "docs/_build/html", "--axe", axe_path,
                 "--screenshots", "build/browser/screenshots")
+
+
+def browser_build_dir(runner_args: list[str]) -> str:
+    """The synthetic default is checked from the tests session's build folder (after `nox -s tests` every
+    notebook is a cache hit; alone, the browser session builds it there); a run with options gets build/."""
+    return "build" if runner_args else TEST_BUILD
 
 
 @nox.session

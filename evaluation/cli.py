@@ -2,7 +2,8 @@
 
 Errors are one line on stderr (file, row, column and what was expected where they apply) with exit
 status 2; a failed notebook gives exit status 1 after the other notebooks have run. Set
-``EVALUATION_DEBUG=1`` to see a traceback instead.
+``EVALUATION_DEBUG=1`` to see a traceback instead. Every line printed goes through
+:func:`evaluation.text.inert_terminal`: nothing from the data can move the cursor or recolour the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ import sys
 from pathlib import Path
 
 from evaluation.paths import BUILD_DIR
+from evaluation.text import inert_terminal
+
+
+def say(text: object = "", file=None) -> None:
+    """Print to the terminal (standard output unless ``file``): every line made inert first, so no escape
+    sequence or control character from a file, organisation or error message reaches the terminal."""
+    lines = str(text).split("\n")
+    print("\n".join(inert_terminal(line) for line in lines), file=file if file is not None else sys.stdout)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -28,7 +37,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     truth = generate(args.out, seed=args.seed, organisations=args.organisations)
     n = len(truth.get("organisations", []))
-    print(f"wrote synthetic data for {n} organisations (seed {args.seed}) to {Path(args.out)}")
+    say(f"wrote synthetic data for {n} organisations (seed {args.seed}) to {Path(args.out)}")
     return 0
 
 
@@ -56,16 +65,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     hits = len(summary.outcomes) - len(summary.executed)
     shard = f", shard {summary.shard}" if summary.shard else ""
     build = Path(summary.parameters.get("build_dir", "build"))
-    print(f"{ok} of {len(summary.outcomes)} notebooks succeeded, {hits} from the cache "
+    say(f"{ok} of {len(summary.outcomes)} notebooks succeeded, {hits} from the cache "
           f"({summary.data_source} data: {summary.data_dir}{shard})")
-    print(f"results: {build / 'results'}  notebooks: {build / 'notebooks'}  manifest: {build / 'run_manifest.json'}")
-    print(f"next: evaluation assemble --build-dir {build} && sphinx-build -W -b html docs docs/_build/html "
+    say(f"results: {build / 'results'}  notebooks: {build / 'notebooks'}  manifest: {build / 'run_manifest.json'}")
+    say(f"next: evaluation assemble --build-dir {build} && sphinx-build -W -b html docs docs/_build/html "
           "(or nox -s site -- <the same options>)")
-    data = f" --data-dir {args.data_dir}" if args.data_dir else ""
+    data = "".join(f" --data-dir {d}" for d in args.data_dir or [])
     for o in summary.failed:
         again = ("evaluation run" + data if o.site == "all"
                  else f"evaluation run --site {o.site} --domain {o.domain}{data}")
-        print(f"FAILED {o.site} / {o.domain}: {o.error} (executed copy: {o.notebook}; re-run just this: {again})",
+        say(f"FAILED {o.site} / {o.domain}: {o.error} (executed copy: {o.notebook}; re-run just this: {again})",
               file=sys.stderr)
     return 1 if summary.failed else 0
 
@@ -81,17 +90,17 @@ def _cmd_assemble(args: argparse.Namespace) -> int:
         from evaluation.pipeline.runner import merge_shards
 
         merged = merge_shards(args.shard_dir, build, progress=not args.quiet)
-        print(f"gathered {len(merged.outcomes)} notebooks from {len(args.shard_dir)} shards into {build}")
+        say(f"gathered {len(merged.outcomes)} notebooks from {len(args.shard_dir)} shards into {build}")
         for o in merged.failed:
-            print(f"FAILED {o.site} / {o.domain}: {o.error}", file=sys.stderr)
+            say(f"FAILED {o.site} / {o.domain}: {o.error}", file=sys.stderr)
     with BuildLock(build):  # no run may rewrite results while they are being read
         run = published_run(build)
         info = assemble(build_dir=build, docs_dir=args.docs_dir, run=run)
-    print(f"assembled site sources for {info['n_notebooks']} notebooks in {info['generated']} "
+    say(f"assembled site sources for {info['n_notebooks']} notebooks in {info['generated']} "
           f"({info['data_source']} data, from {build / 'run_manifest.json'})")
     for o in run["outcomes"]:
         if not o["ok"]:
-            print(f"shown as failed: {o['site']} / {o['domain']}: {o['error']}", file=sys.stderr)
+            say(f"shown as failed: {o['site']} / {o['domain']}: {o['error']}", file=sys.stderr)
     return 0
 
 
@@ -99,18 +108,18 @@ def _cmd_sites(args: argparse.Namespace) -> int:
     from evaluation.dictionary.registry import ORG_SITE_PREFIX, default_registry
 
     registry = default_registry()
-    print("sites (--site):")
+    say("sites (--site):")
     for site in registry.sites:
-        print(f"  {site.id:<18} {site.name} ({site.ods_code}), go-live {site.intervention_date:%Y-%m}")
-    print(f"  {'all':<18} every mental health provider in the data")
-    print(f"  {ORG_SITE_PREFIX + '<ODS code>':<18} any organisation in the data, e.g. {ORG_SITE_PREFIX}RX4 "
+        say(f"  {site.id:<18} {site.name} ({site.ods_code}), go-live {site.intervention_date:%Y-%m}")
+    say(f"  {'all':<18} every mental health provider in the data")
+    say(f"  {ORG_SITE_PREFIX + '<ODS code>':<18} any organisation in the data, e.g. {ORG_SITE_PREFIX}RX4 "
           "(any case; needs --intervention-date)")
-    print("domains (--domain) and their measures:")
+    say("domains (--domain) and their measures:")
     for domain in registry.domains:
-        print(f"  {domain.id:<18} {domain.name}")
+        say(f"  {domain.id:<18} {domain.name}")
         for m in registry.measures_for(domain.id):
             head = " (headline)" if m.headline else ""
-            print(f"    {m.id:<16} {m.name}{head}")
+            say(f"    {m.id:<16} {m.name}{head}")
     return 0
 
 
@@ -137,7 +146,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         header = (f"<!-- written by `evaluation simulate --replicates {args.replicates} --seed {args.seed}` "
                   "(nox -s validate); do not edit by hand -->\n\n")
         Path(args.docs_fragment).write_text(header + table + "\n", encoding="utf-8")
-    print(table)
+    say(table)
     return 0
 
 
@@ -146,8 +155,8 @@ def _cmd_check_disclosure(args: argparse.Namespace) -> int:
 
     report = scan_tree(args.paths)
     for v in report.violations:
-        print(v)
-    print(report.summary())
+        say(v)
+    say(report.summary())
     return 1 if report.violations else 0
 
 
@@ -280,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
         if os.environ.get("EVALUATION_DEBUG"):
@@ -288,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, KeyError):
             message = str(exc.args[0]) if exc.args else message
-        print(f"evaluation {args.command}: error: {message}", file=sys.stderr)
+        say(f"evaluation {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -7,6 +7,7 @@ they use these functions so a digest or a path means the same thing wherever it 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 #: Bytes read at a time when hashing a file.
@@ -28,12 +29,13 @@ def sha256_file(path: Path | str) -> str:
 
 
 def relative_path(path: Path | str, root: Path | str | None, default: str | None = None) -> str:
-    """``path`` relative to ``root`` as a POSIX string (both resolved), so a record does not depend on where
-    the files live; ``default`` (or else the file name) when there is no root or ``path`` lies outside it."""
-    path = Path(path)
+    """``path`` relative to ``root`` as a POSIX string, as written: links are not followed (a file linked into a
+    combined data folder keeps its place there), so it equals the panel's ``source_file`` for a file read from
+    ``root``; ``default`` (or else the base name) when there is no root or ``path`` lies outside it, so no
+    absolute path of the reader's machine leaks into a record."""
     if root is not None:
         try:
-            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+            return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
         except ValueError:
             pass
-    return default if default is not None else path.name
+    return default if default is not None else Path(path).name

@@ -111,6 +111,8 @@ def run_cross_site(*, data_dir: str | Path | None = "", build_dir: str | Path = 
     results = ([read_result(f) for f in sorted(results_files)] if results_files
                else read_results(build / "results"))
     folder, source = resolve_data_dir(data_dir, build)
+    if any(r.data_source == "local" for r in results):  # a pooled site read a local extract (as the manifest says)
+        source = "local"
     panel, reports = cached_panel(folder, build)
     panel = usable_rows(panel, reports)  # sites whose data were unusable have no results to pool anyway
     meta = meta_by_measure(registry, results)

@@ -49,18 +49,32 @@ def _inputs_used(panel: pd.DataFrame, reports: list[ReadReport], org_code: str, 
                  data_dir: Path) -> list[dict]:
     """The input files the site's rows came from, each with the digest of those rows (not of the whole file:
     the published files are national, and a site's results depend only on its own rows and the comparators';
-    the whole files' SHA-256 are in the build's data log)."""
+    the whole files' SHA-256 are in the build's data log). Rows are matched to files by their path relative to
+    the data folder (the panel's ``source_file``), so two files of one name in different folders stay apart."""
     from evaluation.pipeline.cache import frame_digest, site_rows
 
     rows = site_rows(panel, org_code, measure_ids)
-    names = rows["source_file"].map(lambda p: Path(str(p)).name)
+    sources = rows["source_file"].astype(str)
     inputs = []
     for r in reports:
-        name = Path(r.path).name
-        if (names == name).any():
-            inputs.append({"path": relative_path(r.path, data_dir), "rows_sha256": frame_digest(rows[names == name]),
-                           "layout": r.layout})
+        rel = relative_path(r.path, data_dir)
+        if (sources == rel).any():
+            inputs.append({"path": rel, "rows_sha256": frame_digest(rows[sources == rel]), "layout": r.layout})
     return inputs
+
+
+def site_data_source(folder_source: str, panel: pd.DataFrame, reports: list[ReadReport], org_code: str,
+                     folder: Path, registry: Registry) -> str:
+    """One data source kind per site: ``synthetic`` for the demonstration data; ``local`` when any file holding
+    rows of the site's organisation is in a local template layout (``source_kind: local`` in
+    data_dictionary/layouts.yaml); else ``published``. Every domain of a site gets the same kind, so its pages,
+    results files and the run manifest agree."""
+    if folder_source == "synthetic":
+        return "synthetic"
+    kinds = {lay.id: lay.source_kind for lay in registry.layouts}
+    held = set(panel.loc[panel["org_code"] == org_code, "source_file"].astype(str).unique()) if len(panel) else set()
+    local = any(kinds.get(r.layout) == "local" and relative_path(r.path, folder) in held for r in reports)
+    return "local" if local else "published"
 
 
 @dataclass
@@ -90,6 +104,7 @@ def load_site_panel(site: str, domain: str, *, data_dir: str | Path | None = "",
     build_dir = build_folder(build_dir)  # "build" in a notebook opened from notebooks/ is the repository's
     folder, source = resolve_data_dir(data_dir, build_dir)
     panel, reports = cached_panel(folder, build_dir)
+    source = site_data_source(source, panel, reports, registry.site(site).ods_code, folder, registry)
     # An unusable input file stops this site only if it holds this site's rows for this domain.
     panel = usable_rows(panel, reports, registry.site(site).ods_code, [m.id for m in registry.measures_for(domain)])
     return SitePanel(registry, site, domain, panel, reports, folder, source, Path(build_dir),

@@ -169,13 +169,37 @@ def forget(build: Path, site: str, domain: str) -> None:
 
 
 def input_files(folder: Path) -> list[Path]:
-    """Every file under a data folder (the panel may depend on any of them, the succession table included)."""
+    """Every file under a data folder (a file that cannot be listed is the readers' to report, not ours)."""
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def inputs_digest(folder: Path) -> str:
+    """Digest of what the readers see in a data folder, without failing where they would report.
+
+    Every file enters by its path relative to the folder; a file the readers read (a name ending in one of
+    :data:`evaluation.sources.INPUT_SUFFIXES`) also by its content. Any other file is only listed as skipped by
+    the readers, so its name is enough (a large or unreadable non-input file costs nothing here). An input
+    file that cannot be read enters by its name and the error, so the run goes on to the readers, which say
+    in one line what is wrong with it.
+    """
+    from evaluation.sources import INPUT_SUFFIXES
+
+    h = hashlib.sha256()
+    for p in sorted(input_files(folder), key=lambda q: q.relative_to(folder).as_posix()):
+        h.update(p.relative_to(folder).as_posix().encode())
+        h.update(b"\0")
+        if p.name.lower().endswith(INPUT_SUFFIXES):
+            try:
+                h.update(sha256_file(p).encode())
+            except OSError as exc:
+                h.update(f"unreadable: {exc.strerror or type(exc).__name__}".encode())
+        h.update(b"\n")
+    return h.hexdigest()
 
 
 def panel_snapshot_path(folder: Path, build: Path) -> Path:
     """Where the loaded panel for these exact inputs and this code is kept."""
-    digest = sha256_bytes(f"{tree_digest(input_files(folder), folder)}:{code_digest()}".encode())
+    digest = sha256_bytes(f"{inputs_digest(folder)}:{code_digest()}".encode())
     return build / "cache" / "panel" / f"{digest[:32]}.pkl"
 
 
@@ -198,16 +222,33 @@ def cached_panel(folder: Path | str, build: Path | str, snapshot: Path | None = 
     if path.is_file():
         try:
             with open(path, "rb") as fh:
-                panel, reports = pickle.load(fh)  # noqa: S301 - written by this function into our own build folder
+                panel, reports, read_from = pickle.load(fh)  # noqa: S301 - written by this function, our own build
             # Unpickled arrays can be read-only views of the pickle's buffer; the methods expect their own.
-            return panel.copy(deep=True), reports
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
-            pass  # a damaged snapshot is rebuilt below
+            return panel.copy(deep=True), moved_reports(reports, Path(read_from), folder)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
+            pass  # a damaged snapshot (or one in an older format) is rebuilt below
     # Not strict: an unusable file stops only the sites whose rows it holds (sources.usable_rows).
     panel, reports = load_panel(folder, strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
-        pickle.dump((panel, reports), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump((panel, reports, str(folder)), fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
     return panel, reports
+
+
+def moved_reports(reports: list, read_from: Path, folder: Path) -> list:
+    """The reports of a snapshot read from ``read_from``, as if read from ``folder`` (the same files: the snapshot
+    is named by their contents). A build folder that was copied or moved, or the same files in another data
+    folder, then gives the same file accounting, cache keys and results as reading the files afresh."""
+    if read_from == folder:
+        return reports
+    import dataclasses
+
+    old, new = f"{read_from}{os.sep}", f"{folder}{os.sep}"
+
+    def fix(text: str) -> str:
+        return str(folder) if text == str(read_from) else text.replace(old, new)
+
+    return [dataclasses.replace(r, path=fix(r.path), findings=[fix(t) for t in r.findings],
+                                blocking=[fix(t) for t in r.blocking]) for r in reports]

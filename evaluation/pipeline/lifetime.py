@@ -45,8 +45,33 @@ def set_parent_death_signal(sig: int = signal.SIGKILL, parent: int | None = None
 
 
 def worker_initializer(parent: int) -> None:
-    """ProcessPoolExecutor initializer: this worker dies with the runner ``parent``."""
+    """ProcessPoolExecutor initializer: this worker dies with the runner ``parent``, and starts with no event
+    loop of the runner's (:func:`forget_inherited_event_loops`)."""
     set_parent_death_signal(signal.SIGKILL, parent)
+    forget_inherited_event_loops()
+
+
+def forget_inherited_event_loops() -> None:
+    """Drop the event loops a forked worker inherited from its parent.
+
+    When the runner process has itself talked to a kernel (the cross-site notebook of ``merge_shards`` runs in
+    the calling process), jupyter_core keeps an event loop and a background "task runner" thread per thread
+    name. A forked worker inherits those objects but not the thread, so its first kernel start waits forever
+    for a loop nobody runs (and a copied loop would share the parent's epoll descriptor). The worker starts
+    afresh instead: no task runners, no current loop.
+    """
+    utils = sys.modules.get("jupyter_core.utils")
+    if utils is not None:
+        runners = getattr(utils, "_runner_map", None)
+        if isinstance(runners, dict):
+            runners.clear()
+        current = getattr(utils, "_loop", None)
+        if current is not None:
+            current.set(None)
+    if "asyncio" in sys.modules:
+        import asyncio
+
+        asyncio.set_event_loop(None)
 
 
 def kernel_preexec() -> None:

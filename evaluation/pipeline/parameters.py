@@ -85,13 +85,14 @@ def check_request(registry: Registry, *, sites: Sequence[str] | None, domains: S
                                      "YYYY-MM for providers outside the registry")
 
 
-def check_data_folder(data_dir: str | Path | Sequence[str | Path] | None) -> None:
-    """Each data folder given by the user (``--data-dir`` may be repeated) exists and is a folder (its files are
+def check_data_folder(data_dir: str | Path | list | tuple | None) -> None:
+    """Each data folder given by the user (``--data-dir`` is repeatable) exists and is a folder (its files are
     checked when read)."""
-    if data_dir is None or data_dir == "":
-        return
-    for one in ([data_dir] if isinstance(data_dir, str | Path) else list(data_dir)):
-        folder = Path(one)
+    folders = data_dir if isinstance(data_dir, list | tuple) else [data_dir]
+    for d in folders:
+        if d is None or d == "":
+            continue
+        folder = Path(d)
         if not folder.is_dir():
             raise ParameterError(f"data directory {folder} does not exist or is not a folder")
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +29,8 @@ from evaluation.dictionary.registry import Registry, default_registry, organisat
 from evaluation.paths import BUILD_DIR, NOTEBOOK_DIR
 from evaluation.pipeline import cache, manifest
 from evaluation.pipeline.lifetime import BuildLock, kernel_preexec, kill_children, stop_on_sigterm, worker_initializer
-from evaluation.provenance import sha256_bytes, sha256_file
+from evaluation.provenance import relative_path, sha256_bytes, sha256_file
+from evaluation.text import inert_terminal
 
 #: Kernels started side by side can race for ZeroMQ ports (papermill#511); a start-up failure is retried.
 KERNEL_RETRIES = 2
@@ -237,18 +239,20 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
 
                 km = fresh = KernelManager(kernel_name="python3")
                 _start_kernel(km)
-            pm.execute_notebook(
-                str(template),
-                str(partial),
-                parameters={"site": job.site, **parameters},
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                cwd=str(build_dir),
-                # Written once at the end instead of after every cell: the outputs hold the charts.
-                request_save_on_cell_execute=False,
-                km=km,
-            )
+            with warnings.catch_warnings():  # nbformat's "cell is missing an id" for papermill's injected cell
+                warnings.simplefilter("ignore", category=_missing_id_warning())
+                pm.execute_notebook(
+                    str(template),
+                    str(partial),
+                    parameters={"site": job.site, **parameters},
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=False,
+                    cwd=str(build_dir),
+                    # Written once at the end instead of after every cell: the outputs hold the charts.
+                    request_save_on_cell_execute=False,
+                    km=km,
+                )
             _hide_injected_parameters(partial)
             replace_file(partial, out)
             return Outcome(job.site, job.domain, True, time.perf_counter() - start, str(out), attempts=attempts)
@@ -273,16 +277,29 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
                 _shutdown(fresh)
 
 
+def _missing_id_warning() -> type[Warning]:
+    try:
+        from nbformat.validator import MissingIDFieldWarning
+    except ImportError:  # an nbformat without the warning
+        return UserWarning
+    return MissingIDFieldWarning
+
+
 def _hide_injected_parameters(path: Path) -> None:
     """Tag papermill's injected-parameters cell ``remove-cell`` so the site never shows it (papermill does
-    not copy the template's tags to the cell it injects)."""
+    not copy the template's tags to the cell it injects), and give it a fixed cell id."""
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
+    with warnings.catch_warnings():  # papermill's injected cell has no id; it gets a fixed one below
+        warnings.simplefilter("ignore", category=_missing_id_warning())
+        nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags:
+            # A fixed id, not the random one nbformat would invent: the executed notebook is deterministic.
+            cell["id"] = "injected-parameters"
+            if "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
     text = nbformat.writes(nb)
     write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
@@ -349,16 +366,13 @@ def write_data_log(reports: list, folder: Path, build: Path, panel=None, registr
     publishers = {lay.id: lay.publisher for lay in registry.layouts}
     spans: dict[str, tuple[str, str]] = {}
     if panel is not None and len(panel):
-        names = panel["source_file"].map(lambda p: Path(str(p)).name)
-        for name, periods in panel["period"].groupby(names):
+        # source_file is the path relative to the data folder: files of one name in two folders keep their own
+        for name, periods in panel["period"].groupby(panel["source_file"].astype(str)):
             spans[str(name)] = (f"{periods.min():%Y-%m}", f"{periods.max():%Y-%m}")
     files = []
     for r in sorted(reports, key=lambda r: str(r.path)):
-        try:
-            rel = Path(r.path).resolve().relative_to(folder).as_posix()
-        except ValueError:
-            rel = Path(r.path).name
-        first, last = spans.get(Path(r.path).name, ("", ""))
+        rel = relative_path(r.path, folder)
+        first, last = spans.get(rel, ("", ""))
         files.append({"path": rel, "sha256": r.sha256, "layout": r.layout, "rows_read": r.rows_read,
                       "publisher": publishers.get(r.layout, "not known"), "first_month": first, "last_month": last,
                       "rows_kept": r.rows_kept, "rows_rejected": r.rows_rejected,
@@ -463,7 +477,7 @@ class Prepared:
 def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, intervention_date, notebook_dir,
              keep_outliers, comparator_min_coverage, force, shard, baseline_after_shift=False) -> Prepared:
     """Read the data, check the parameters against them, work out every cache key: all before any worker."""
-    from evaluation.evaluate.run import resolve_data_dir
+    from evaluation.evaluate.run import resolve_data_dir, site_data_source
     from evaluation.pipeline.parameters import check_run_parameters
 
     # Resolve (and, for the default, generate) the data once, before any notebook starts.
@@ -486,6 +500,10 @@ def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, inter
     keys: dict[Job, str] = {}
     others: dict[tuple, str] = {}  # comparator rows' digest, shared by every site with the same exclusions
     site_inputs: dict[Job, list] = {}
+    # One data source kind per site, decided from every file holding the site's rows exactly as the notebook
+    # decides it (evaluation.evaluate.run.site_data_source), so the manifest and the results files agree.
+    site_sources = {s: site_data_source(source, panel, reports, registry.site(s).ods_code, folder, registry)
+                    for s in dict.fromkeys(j.site for j in todo)}
     for job in todo:
         site = registry.site(job.site)
         measures = [m.id for m in registry.measures_for(job.domain)]
@@ -494,11 +512,8 @@ def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, inter
             others[memo] = cache.comparator_digest(panel, measures, set(memo[1]))
         data = cache.data_digest(panel, accounting, site.ods_code, measures, excluded, others[memo])
         keys[job] = cache.job_key(template=nb_dir / f"{job.domain}.ipynb",
-                                  parameters=_cache_parameters(job, params, source), data=data)
+                                  parameters=_cache_parameters(job, params, site_sources[job.site]), data=data)
         site_inputs[job] = input_files_of(cache.site_rows(panel, site.ods_code, measures), reports, folder)
-    layouts = {lay.id: lay.source_kind for lay in registry.layouts}
-    site_sources = {job.site: source_kind(source, [f[2] for j, fs in site_inputs.items() if j.site == job.site
-                                                   for f in fs], layouts) for job in todo}
     hits: list[Outcome] = []
     misses: list[Job] = []
     for job in todo:
@@ -513,26 +528,15 @@ def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, inter
 
 
 def input_files_of(rows, reports: list, folder: Path) -> list[tuple[str, str, str]]:
-    """``(path relative to the data folder, SHA-256, layout)`` of each input file that holds ``rows``."""
-    names = {Path(str(p)).name for p in rows["source_file"].unique()} if len(rows) else set()
+    """``(path relative to the data folder, SHA-256, layout)`` of each input file that holds ``rows`` (matched by
+    that relative path, the panel's ``source_file``, never by base name)."""
+    held = set(rows["source_file"].astype(str).unique()) if len(rows) else set()
     out = set()
     for r in reports:
-        if Path(r.path).name in names:
-            try:
-                rel = Path(r.path).resolve().relative_to(folder).as_posix()
-            except ValueError:
-                rel = Path(r.path).name
+        rel = relative_path(r.path, folder)
+        if rel in held:
             out.add((rel, r.sha256, r.layout))
     return sorted(out)
-
-
-def source_kind(run_source: str, layouts_read: list[str], kinds: dict[str, str]) -> str:
-    """A site's data source kind: ``synthetic`` for the demonstration data; ``local`` when any file holding its
-    rows is in a local template layout (``source_kind: local`` in data_dictionary/layouts.yaml); else
-    ``published``."""
-    if run_source == "synthetic":
-        return "synthetic"
-    return "local" if any(kinds.get(lay) == "local" for lay in layouts_read) else "published"
 
 
 def _execute(prep: Prepared, build: Path, pool: ProcessPoolExecutor, workers: int, *, progress: bool,
@@ -588,7 +592,7 @@ def build_manifest(summary: RunSummary, prep: Prepared, build: Path) -> manifest
         inputs = prep.site_inputs.get(job, [])
         entries.append(manifest.Analysis(
             site=o.site, domain=o.domain, status="ok" if ok else "failed", reason=reason,
-            data_source=prep.source if cross else prep.site_sources.get(o.site, prep.source),
+            data_source=summary.data_source if cross else prep.site_sources.get(o.site, prep.source),
             inputs=manifest.input_files_for((p, h) for p, h, _ in inputs),
             results_file=_relative_to(results, build) if ok else "",
             results_sha256=sha256_file(results) if ok else "",
@@ -763,7 +767,9 @@ class _Progress:
 
     def _line(self, text: str) -> None:
         if self.enabled:
-            self.console.print(f"{time.strftime('%H:%M:%S')} {text}", markup=False, highlight=False)
+            # One line each, never wrapped at the terminal's width; names and errors from the data are inert.
+            self.console.print(inert_terminal(f"{time.strftime('%H:%M:%S')} {text}"), markup=False, highlight=False,
+                               soft_wrap=True)
 
     def started(self, job: Job) -> None:
         self._line(f"start  {job.site} / {job.domain}")

@@ -16,14 +16,16 @@ The exit status is 0 when the folder is usable. Otherwise it is 2, and standard 
 per blocking problem: a file that cannot be read (``<file>: missing required column(s) ...``,
 ``<file>: unknown layout; ...``, ``<file>: empty file ...``, ``<file>: truncated ...``), a value that
 conflicts with another file's (both files named), a folder that cannot be listed, a dangling link named
-like an input, a folder with no input files or no rows for any of the four sites, or a data directory that
-does not exist.
+like an input, a folder with no input files or no rows for any organisation, or a data directory that does not
+exist. A folder without rows for the four sites is usable when it holds rows for other organisations: the check
+says which, what for, and how to run them (``--site org_<ODS code>``).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -43,6 +45,8 @@ EXIT_NOT_USABLE = 2
 # Outliers of organisations other than the four sites are listed one by one up to this many; beyond it they
 # are summarised per measure, so a national file does not bury the sites' own lines.
 _LIST_OTHERS_UP_TO = 30
+# Organisations outside the four sites listed with what they can be evaluated for, when the sites are present.
+_LIST_ORGANISATIONS_UP_TO = 5
 
 
 def validate(
@@ -100,14 +104,18 @@ def validate(
     emit()
     _print_estimability(emit, panel, registry)
 
+    others = _other_organisations(panel, registry)
+    if others:
+        emit()
+        _print_other_organisations(emit, others, folder, not panel["org_code"].isin(site_codes).any(), registry)
+
     blocking = sorted({_one_line(b) for r in reports for b in r.blocking})
     if all(is_skipped(r) for r in reports):
         blocking.append(f"{folder}: no input files (names ending {', '.join(INPUT_SUFFIXES)})")
-    elif not panel["org_code"].isin(site_codes).any() and any(
-        not r.blocking and not is_skipped(r) for r in reports
-    ):
-        # Only said when some file was read: if every file failed, those failures are the problems.
-        blocking.append(f"no rows for any of the four sites ({', '.join(site_codes)}) in {folder}")
+    elif panel.empty and any(not r.blocking and not is_skipped(r) for r in reports):
+        # Only said when some file was read: if every file failed, those failures are the problems. A folder
+        # is usable when it can be evaluated for some organisation, one of the four sites or not.
+        blocking.append(f"no rows for any organisation in {folder} (the four sites are {', '.join(site_codes)})")
     emit()
     if blocking:
         emit(f"Result: NOT USABLE -- {len(blocking)} blocking problem(s), one per line on standard error.")
@@ -135,15 +143,85 @@ def _print_shifts_and_peaks(emit: Emit, panel: pd.DataFrame, site_codes: list[st
 
 
 def _print_estimability(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None:
-    """What run will estimate per site x domain (evaluation.evaluate.estimability), so validate and run agree."""
+    """What run will estimate per site x domain (evaluation.evaluate.estimability), so validate and run agree;
+    a site with no rows at all gets one line."""
     from evaluation.evaluate.estimability import estimability, summary_lines
 
     emit("What run will estimate (per site x domain, at each site's go-live in the registry):")
-    rows = estimability(registry, panel)
+    present = set(panel["org_code"])
+    sites = [s.id for s in registry.sites if s.ods_code in present]
+    for s in registry.sites:
+        if s.ods_code not in present:
+            emit(f"  {s.id}: no rows in these files")
+    if not sites:
+        return
+    rows = estimability(registry, panel, sites=sites)
     for line in summary_lines(rows):
         emit(f"  {line}")
     for r in rows:
         emit(f"    {r.line()}")
+
+
+@dataclass(frozen=True)
+class _Other:
+    """An organisation outside the four sites, what it has rows for, and the go-lives its data support."""
+
+    code: str
+    domains: dict[str, list[str]]
+    go_live: tuple[str, str] | None
+
+
+def _other_organisations(panel: pd.DataFrame, registry: Registry) -> list[_Other]:
+    """Organisations other than the four sites with rows of a measure: per domain the measures and their
+    months, and the range of go-live months for which the headline-capable (``its``) measure with the most
+    months has the minimum months before and after (``data_dictionary/analysis.yaml``)."""
+    facts = registry.analysis.its
+    site_codes = {s.ods_code for s in registry.sites}
+    out = []
+    for code in sorted(set(panel["org_code"]) - site_codes):
+        org = panel[panel["org_code"] == code]
+        domains: dict[str, list[str]] = {}
+        best: list[pd.Timestamp] = []
+        for domain_id in registry.domain_ids:
+            for m in registry.measures_for(domain_id):
+                rows = org[(org["measure_id"] == m.id) & (org["period_type"] == m.period_type)]
+                if rows.empty:
+                    continue
+                domains.setdefault(domain_id, []).append(f"{m.id} {_span(rows['period'])}")
+                months = sorted(rows.loc[rows["value"].notna(), "period"].unique())
+                if m.analysis == "its" and len(months) > len(best):
+                    best = months
+        n = len(best)
+        window = None
+        if n >= facts.min_pre_months + facts.min_post_months:
+            window = (_ym(pd.Timestamp(best[facts.min_pre_months])), _ym(pd.Timestamp(best[n - facts.min_post_months])))
+        if domains:
+            out.append(_Other(code, domains, window))
+    return out
+
+
+def _print_other_organisations(emit: Emit, others: list[_Other], folder: Path, only_others: bool,
+                               registry: Registry) -> None:
+    """Organisations outside the four sites that ``run --site org_<code>`` can evaluate (all of them listed
+    when no registry site is in the folder, else the first few: national files hold every provider)."""
+    facts = (registry.analysis.its.min_pre_months, registry.analysis.its.min_post_months)
+    head = ("The four sites have no rows here; the folder can be evaluated for these organisations"
+            if only_others else "Organisations outside the four sites that can also be evaluated")
+    emit(f"{head} ({len(others)}), each with --site org_<ODS code> and --intervention-date YYYY-MM:")
+    shown = others if only_others else others[:_LIST_ORGANISATIONS_UP_TO]
+    for o in shown:
+        emit(f"  {o.code}:")
+        for domain_id, measures in o.domains.items():
+            emit(f"    {domain_id}: {'; '.join(measures)}")
+        if o.go_live:
+            emit(f"    go-live months with at least {facts[0]} months before and {facts[1]} after: "
+                 f"{o.go_live[0]} to {o.go_live[1]}")
+        else:
+            emit("    too few months for the time series model at any go-live (described only)")
+    if len(shown) < len(others):
+        emit(f"  and {len(others) - len(shown)} more (--site all evaluates every mental health provider)")
+    emit(f"  e.g. evaluation run --site org_{shown[0].code.lower()} --intervention-date YYYY-MM --data-dir {folder}"
+         "  (YYYY-MM: the month the change went live there)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,6 +329,9 @@ def _print_coverage(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None
     for site in sorted(registry.sites, key=lambda s: s.ods_code):
         emit(f"  {site.ods_code} {site.provider_name} ({site.id})")
         org = panel[panel["org_code"] == site.ods_code]
+        if org.empty:
+            emit("    no rows in these files")
+            continue
         for measure in sorted(registry.measures, key=lambda m: m.id):
             rows = org[(org["measure_id"] == measure.id) & (org["period_type"] == measure.period_type)]
             label = f"    {measure.id:<{width}}"

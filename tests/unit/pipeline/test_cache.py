@@ -1,15 +1,13 @@
 """The content-addressed cache, sharding and national site lists (#8).
 
-Fast unit tests first; then (marker e2e) real notebook runs: a second run executes nothing, changing one
-site's rows re-executes only that site's notebooks, a deleted output is rebuilt, and four shards gathered
-give the same results files as one unsharded run.
+Unit tests only: the runs that execute notebooks (a second run executes nothing, changing one site's rows
+re-executes only that site's notebooks, a deleted output is rebuilt, shards gathered equal one run) are in
+tests/e2e/test_cache_runs.py, on the session build.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +15,7 @@ import pytest
 
 from evaluation.dictionary.registry import default_registry, organisation_code, organisation_site, organisation_site_id
 from evaluation.pipeline import cache
-from evaluation.pipeline.runner import Job, merge_shards, parse_shard, plan, run, shard_jobs
-
-SITES = ["dorset", "lancashire"]
-DOMAINS = ["crisis_demand", "referral_acceptance"]
+from evaluation.pipeline.runner import Job, merge_shards, parse_shard, plan, shard_jobs
 
 
 def _panel(rows: list[tuple]) -> pd.DataFrame:
@@ -122,97 +117,6 @@ def test_an_organisation_site_needs_a_go_live():
     with pytest.raises(ValueError, match="--intervention-date"):
         parse_intervention("", site)
     assert str(parse_intervention("2022-04", site)) == "2022-04-01"
-
-
-# --- notebook runs ----------------------------------------------------------------------------------------
-
-
-def _results(build: Path) -> dict[str, bytes]:
-    files = sorted((build / "results").rglob("*.json")) + sorted((build / "synthesis").rglob("*.json"))
-    return {p.relative_to(build).as_posix(): p.read_bytes() for p in files}
-
-
-@pytest.fixture(scope="module")
-def cached_build(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("cache") / "build"
-    summary = run(sites=SITES, domains=DOMAINS, build_dir=build, progress=False)
-    assert not summary.failed, [o.error for o in summary.failed]
-    assert not any(o.cached for o in summary.outcomes)
-    return build
-
-
-@pytest.mark.e2e
-def test_a_second_run_executes_nothing_and_changes_nothing(cached_build: Path):
-    before = _results(cached_build)
-    summary = run(sites=SITES, domains=DOMAINS, build_dir=cached_build, progress=False)
-    assert [o.cached for o in summary.outcomes] == [True] * (len(SITES) * len(DOMAINS) + 1)
-    assert all(len(o.key) == 64 for o in summary.outcomes)
-    assert _results(cached_build) == before
-    status = json.loads((cached_build / "run_status.json").read_text())
-    assert all(o["cached"] for o in status["outcomes"])
-
-
-@pytest.mark.e2e
-def test_changing_one_sites_rows_reexecutes_only_that_site(cached_build: Path, tmp_path: Path):
-    build = tmp_path / "build"
-    shutil.copytree(cached_build, build)
-    data = tmp_path / "data"
-    shutil.copytree(cached_build / "data" / "synthetic", data)
-    mhsds = data / "mhsds_timeseries.csv"
-    with open(mhsds, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    col = {name: i for i, name in enumerate(rows[0])}
-    for row in rows[1:]:
-        dorset_crisis = row[col["PRIMARY_LEVEL"]] == "RDY" and row[col["MEASURE_ID"]] == "CCR70"
-        if dorset_crisis and row[col["MEASURE_VALUE"]].isdigit():
-            row[col["MEASURE_VALUE"]] = str(int(row[col["MEASURE_VALUE"]]) + 7)
-            break
-    else:
-        pytest.fail("no Dorset CCR70 row found to change")
-    with open(mhsds, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
-    summary = run(sites=SITES, domains=DOMAINS, data_dir=str(data), build_dir=build, progress=False)
-    executed = {(o.site, o.domain) for o in summary.outcomes if not o.cached}
-    # Dorset's crisis notebook read the changed row; the cross-site notebook reads every results file.
-    assert ("dorset", "crisis_demand") in executed
-    assert not {(s, d) for s, d in executed if s not in ("dorset", "all")}, executed
-    assert not summary.failed
-
-
-@pytest.mark.e2e
-def test_a_deleted_output_is_rebuilt_and_force_reexecutes(cached_build: Path, tmp_path: Path):
-    build = tmp_path / "build"
-    shutil.copytree(cached_build, build)
-    (build / "results" / "lancashire" / "crisis_demand.json").unlink()
-    summary = run(sites=["lancashire"], domains=["crisis_demand"], build_dir=build, progress=False,
-                  cross_site=False)
-    assert [(o.site, o.cached) for o in summary.outcomes] == [("lancashire", False)]
-    assert (build / "results" / "lancashire" / "crisis_demand.json").read_bytes() == \
-        (cached_build / "results" / "lancashire" / "crisis_demand.json").read_bytes()
-    stale = build / "figures" / "lancashire" / "crisis_demand" / "MEASURE_FROM_ANOTHER_SOURCE_its.png"
-    stale.write_bytes(b"not this run's chart")
-    forced = run(sites=["lancashire"], domains=["crisis_demand"], build_dir=build, progress=False,
-                 cross_site=False, force=True)
-    assert [o.cached for o in forced.outcomes] == [False]
-    assert not stale.exists()  # an executed notebook's figures folder holds only this run's charts
-
-
-@pytest.mark.e2e
-def test_four_shards_gathered_equal_one_unsharded_run(cached_build: Path, tmp_path: Path):
-    data = cached_build / "data" / "synthetic"
-    shard_dirs = []
-    for k in range(1, 5):
-        d = tmp_path / f"shard{k}"
-        summary = run(sites=SITES, domains=DOMAINS, data_dir=str(data), build_dir=d, progress=False,
-                      shard=(k, 4))
-        assert len(summary.outcomes) == 1 and not summary.failed
-        assert not (d / "synthesis").exists()  # a shard never runs the cross-site notebook
-        shard_dirs.append(d)
-    merged = merge_shards(shard_dirs, tmp_path / "merged")
-    assert not merged.failed
-    assert {(o.site, o.domain) for o in merged.outcomes} == \
-        {*((s, d) for s in SITES for d in DOMAINS), ("all", "cross_site")}
-    assert _results(tmp_path / "merged") == _results(cached_build)
 
 
 def test_shards_that_read_different_data_are_refused(tmp_path: Path):

@@ -72,3 +72,38 @@ def test_lock_is_exclusive_and_released_when_the_holder_dies(tmp_path):
     holder.wait()
     with BuildLock(tmp_path):  # a killed holder leaves no stale lock
         pass
+
+
+def _nested_run_sync() -> str:
+    """What nbclient does when a kernel starts: a run_sync coroutine called while a loop is running."""
+    import asyncio
+
+    from jupyter_core.utils import run_sync
+
+    async def inner() -> str:
+        return "ran"
+
+    async def outer() -> str:
+        return run_sync(inner)()
+
+    return asyncio.new_event_loop().run_until_complete(outer())
+
+
+def test_a_forked_worker_does_not_inherit_the_runners_event_loops():
+    """A runner that talked to a kernel itself (merge_shards' cross-site notebook) then forks workers: their
+    first kernel start must not wait forever on the parent's jupyter_core task runner (seen as a hung run)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from evaluation.pipeline.lifetime import worker_initializer
+
+    assert _nested_run_sync() == "ran"  # the parent now holds a task runner and its thread
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_initializer, initargs=(os.getpid(),)) as pool:
+        future = pool.submit(_nested_run_sync)
+        try:
+            assert future.result(timeout=60) == "ran"
+        finally:
+            for child in multiprocessing.active_children():
+                child.kill()

@@ -85,3 +85,36 @@ def test_run_session_passes_arguments_to_the_command_line(noxfile):
                                     install=lambda *a, **k: None, venv_backend="uv")
     noxfile.run(session)
     assert calls[-1] == ("evaluation", "sites")
+
+
+def _recording_session(posargs):
+    calls = []
+
+    def run(*args, **kwargs):
+        calls.append((args, kwargs))
+        return "/tmp/axe.min.js\n"
+
+    return calls, types.SimpleNamespace(posargs=posargs, run=run, install=lambda *a, **k: None, venv_backend="uv",
+                                        log=lambda *a: None)
+
+
+def test_tests_session_builds_into_the_shared_folder_and_prints_the_slowest_tests(noxfile):
+    calls, session = _recording_session(["-x"])
+    noxfile.tests(session)
+    ((args, kwargs),) = [c for c in calls if c[0][0] == "pytest"]
+    assert "--durations=25" in args and args[-1] == "-x"
+    assert kwargs["env"] == {"EVALUATION_TEST_BUILD": str(noxfile.ROOT / "build" / "tests")}
+
+
+@pytest.mark.parametrize(("posargs", "build"), [([], "build/tests"), (["--data-dir", "x"], "build")])
+def test_browser_session_reuses_the_tests_build_for_the_default(noxfile, monkeypatch, posargs, build):
+    """In `nox -s lint tests browser` the browser's run finds every notebook of build/tests in the cache."""
+    docs = []
+    monkeypatch.setattr(noxfile.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(noxfile, "_build_docs", lambda session, build_dir="build": docs.append(build_dir))
+    calls, session = _recording_session(posargs)
+    noxfile.browser(session)
+    (run,) = [a for a, _ in calls if a[:2] == ("evaluation", "run")]
+    assert run == ("evaluation", "run", "--build-dir", build, *posargs)
+    assert docs == [build]
+    assert noxfile.TEST_BUILD == "build/tests"

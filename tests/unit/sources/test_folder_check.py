@@ -94,6 +94,7 @@ def test_synthetic_folder_is_usable(capsys, synthetic_dir):
     absent = {m.id for m in default_registry().measures if m.layout in not_written}
     empty = {line.split()[0] for line in coverage.splitlines() if "no rows" in line}
     assert empty <= absent, empty - absent
+    assert "  CCR70 " in coverage and "CCR70          no rows" not in coverage
 
 
 def test_output_is_deterministic(capsys, synthetic_dir, tmp_path):
@@ -214,14 +215,43 @@ def test_only_a_bad_file_gives_only_its_line(capsys, tmp_path):
     assert len(err_lines(err)) == 1
 
 
-def test_no_rows_for_the_four_sites(capsys, tmp_path):
+def test_one_trust_outside_the_four_sites_is_usable_and_says_how_to_run_it(capsys, tmp_path):
     (tmp_path / "other.csv").write_text(
         "DATE,ORG_CODE,FTE_DAYS_LOST,FTE_DAYS_AVAILABLE\n31/01/2023,ZZZ,5,100\n", encoding="utf-8"
     )
     code, out, err = run(capsys, tmp_path)
-    assert code == 2
-    assert err_lines(err) == [f"no rows for any of the four sites ({', '.join(SITES)}) in {tmp_path}"]
+    assert code == 0, err
+    assert err == ""
     assert "organisations: 1" in out
+    assert "The four sites have no rows here; the folder can be evaluated for these organisations (1)" in out
+    assert "  ZZZ:\n    staff_retention: SICKNESS_RATE 2023-01 to 2023-01" in out
+    assert "too few months for the time series model at any go-live" in out
+    assert f"evaluation run --site org_zzz --intervention-date YYYY-MM --data-dir {tmp_path}" in out
+    assert out.rstrip().endswith("Result: usable.")
+
+
+def test_the_templates_example_trust_is_usable(capsys):
+    from evaluation.paths import DICTIONARY_DIR
+
+    example = DICTIONARY_DIR / "templates" / "example"
+    code, out, err = run(capsys, example)
+    assert (code, err) == (0, "")
+    assert "NOT USABLE" not in out
+    assert "  XX1:\n    referral_acceptance: REF_ACCEPT 2019-04 to 2023-03\n" in out
+    assert "go-live months with at least" in out
+    assert "--site org_xx1" in out
+    assert "  dorset: no rows in these files" in out  # one line per absent site, not one per measure
+
+
+def test_a_header_only_template_is_its_own_one_problem(capsys, tmp_path):
+    from evaluation.paths import DICTIONARY_DIR
+
+    shutil.copyfile(DICTIONARY_DIR / "templates" / "local_workforce.csv", tmp_path / "local_workforce.csv")
+    code, out, err = run(capsys, tmp_path)
+    assert code == 2
+    (line,) = err_lines(err)
+    assert line.startswith(f"{tmp_path / 'local_workforce.csv'}: line 2: header row only")
+    assert "can be evaluated for these organisations" not in out
 
 
 def test_folder_without_input_files(capsys, tmp_path):
