@@ -64,8 +64,9 @@ def _quirk(truth: dict, quirk_id: str) -> dict:
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     generate(tmp_path / "a", seed=7)
     generate(tmp_path / "b", seed=7)
-    names_a = sorted(p.name for p in (tmp_path / "a").iterdir())
-    names_b = sorted(p.name for p in (tmp_path / "b").iterdir())
+    # Every file, subfolders included (the 4-week-wait files are in their own folder).
+    names_a = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*") if p.is_file())
+    names_b = sorted(p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert names_a == names_b
     assert {"mhsds_timeseries.csv", "sickness_absence.csv", "local_referrals.csv", "local_workforce.csv",
             "truth.json", "README.md"} <= set(names_a)  # fmt: skip
