@@ -40,59 +40,26 @@ import numpy as np
 
 from evaluation.dictionary.registry import Measure, Registry, default_registry
 
-__all__ = ["COVID_WINDOW", "GENERATOR_VERSION", "KNOWN_EFFECTS", "generate"]
+__all__ = ["GENERATOR_VERSION", "MEASURE_MODELS", "RECEIVED_MODEL", "SeriesModel", "generate", "known_effects"]
 
 GENERATOR_VERSION = "1.0.0"
-COVID_WINDOW: tuple[str, str] = ("2020-03-01", "2021-03-01")
 
-# The truth of the demonstration: (step, slope change) per site and measure on the natural scale of the
-# measure's value_type -- rate ratio for counts, odds ratio for proportions, difference in percentage
-# points for rates. Slope is per month on the same scale, so "no change" is 1.0 for ratios and 0.0 for
-# differences. A site or measure missing here gets no effect. MHS108 is descriptive only (its rolling
-# 12-month sum smears any step) but it still gets an effect on the underlying monthly count.
-KNOWN_EFFECTS: dict[str, dict[str, tuple[float, float]]] = {
-    "dorset": {
-        "CCR70": (0.85, 1.0),
-        "CCR71": (0.90, 1.0),
-        "REF_ACCEPT": (1.25, 1.0),
-        "MHS32": (1.06, 1.0),
-        "MHS108": (1.05, 1.0),
-        "LEAVER_RATE": (0.88, 1.0),
-        "STABILITY_12M": (1.10, 1.0),
-        "SICKNESS_RATE": (-0.4, 0.0),
-    },
-    "bradford": {
-        # The Healthy Minds programme excludes crisis provision, so no crisis effect is put in.
-        "CCR70": (1.0, 1.0),
-        "CCR71": (1.0, 1.0),
-        "REF_ACCEPT": (1.35, 1.0),
-        "MHS32": (1.0, 1.0),
-        "MHS108": (1.08, 1.0),
-        "LEAVER_RATE": (0.90, 0.995),
-        "STABILITY_12M": (1.0, 1.0),
-        "SICKNESS_RATE": (-0.3, 0.0),
-    },
-    "lancashire": {
-        "CCR70": (0.80, 1.0),
-        "CCR71": (0.85, 1.0),
-        "REF_ACCEPT": (1.20, 1.0),
-        "MHS32": (1.10, 1.0),
-        "MHS108": (1.06, 1.0),
-        "LEAVER_RATE": (1.0, 1.0),
-        "STABILITY_12M": (1.0, 1.0),
-        "SICKNESS_RATE": (0.0, 0.0),
-    },
-    "cheshire_wirral": {
-        "CCR70": (0.92, 0.998),
-        "CCR71": (1.0, 1.0),
-        "REF_ACCEPT": (1.15, 1.0),
-        "MHS32": (1.0, 1.0),
-        "MHS108": (1.0, 1.0),
-        "LEAVER_RATE": (0.92, 1.0),
-        "STABILITY_12M": (1.05, 1.0),
-        "SICKNESS_RATE": (-0.2, 0.0),
-    },
-}
+def known_effects(registry: Registry | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+    """The truth of the demonstration: (step, slope change) per site and measure, from
+    ``data_dictionary/demonstration.yaml`` (:attr:`Registry.demonstration`).
+
+    On the natural scale of the measure's value_type -- rate ratio for counts, odds ratio for proportions,
+    difference in percentage points for rates; slope per month on the same scale. A site or measure
+    missing gets no effect; a registry without a demonstration file gives no effects at all.
+    """
+    reg = default_registry() if registry is None else registry
+    if reg.demonstration is None:
+        return {}
+    return {
+        site: {m: (e.step, e.slope) for m, e in effects.items()}
+        for site, effects in reg.demonstration.effects.items()
+    }
+
 
 _SCALES = {"count": "rate_ratio", "proportion": "odds_ratio", "rate": "difference"}
 
@@ -131,7 +98,7 @@ _UNKNOWN_GEOGRAPHY = ("ZR9", "Synthetic region 9", "ZI99", "Synthetic ICS 99", _
 
 
 @dataclass(frozen=True)
-class _SeriesModel:
+class SeriesModel:
     """Population values of one measure's model; each organisation draws its own around them."""
 
     level: float  # natural scale at t = 0: mean count for size 1, probability, or percent
@@ -141,25 +108,25 @@ class _SeriesModel:
     sd: float  # AR(1) innovation sd, link scale
 
 
-_MEASURE_MODELS: dict[str, _SeriesModel] = {
-    "CCR70": _SeriesModel(130.0, 0.002, -0.10, (0.03, 0.05, 0.02, -0.01), 0.04),
-    "CCR71": _SeriesModel(80.0, 0.002, -0.10, (0.03, 0.04, 0.01, -0.01), 0.04),
-    "MHS32": _SeriesModel(5000.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04),
+MEASURE_MODELS: dict[str, SeriesModel] = {
+    "CCR70": SeriesModel(130.0, 0.002, -0.10, (0.03, 0.05, 0.02, -0.01), 0.04),
+    "CCR71": SeriesModel(80.0, 0.002, -0.10, (0.03, 0.04, 0.01, -0.01), 0.04),
+    "MHS32": SeriesModel(5000.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04),
     # The monthly count of people whose rolling 12-month sum is published.
-    "MHS108": _SeriesModel(520.0, 0.0015, -0.10, (0.01, 0.02, 0.0, 0.01), 0.04),
-    "REF_ACCEPT": _SeriesModel(0.70, 0.0, -0.10, (0.02, 0.03, 0.0, 0.01), 0.05),
-    "LEAVER_RATE": _SeriesModel(0.011, -0.001, -0.10, (0.05, -0.03, 0.02, 0.0), 0.05),
-    "STABILITY_12M": _SeriesModel(0.85, 0.001, -0.05, (0.01, 0.02, 0.0, 0.0), 0.05),
-    "SICKNESS_RATE": _SeriesModel(4.8, 0.003, 0.8, (0.10, 0.35, 0.05, 0.10), 0.15),
+    "MHS108": SeriesModel(520.0, 0.0015, -0.10, (0.01, 0.02, 0.0, 0.01), 0.04),
+    "REF_ACCEPT": SeriesModel(0.70, 0.0, -0.10, (0.02, 0.03, 0.0, 0.01), 0.05),
+    "LEAVER_RATE": SeriesModel(0.011, -0.001, -0.10, (0.05, -0.03, 0.02, 0.0), 0.05),
+    "STABILITY_12M": SeriesModel(0.85, 0.001, -0.05, (0.01, 0.02, 0.0, 0.0), 0.05),
+    "SICKNESS_RATE": SeriesModel(4.8, 0.003, 0.8, (0.10, 0.35, 0.05, 0.10), 0.15),
 }
 # Fallbacks so a measure added to the registry still gets sensible data (and no effect).
-_DEFAULT_MODELS: dict[str, _SeriesModel] = {
-    "count": _SeriesModel(100.0, 0.002, -0.10, (0.02, 0.03, 0.0, 0.0), 0.04),
-    "proportion": _SeriesModel(0.5, 0.0, -0.05, (0.02, 0.02, 0.0, 0.0), 0.05),
-    "rate": _SeriesModel(5.0, 0.0, 0.5, (0.1, 0.2, 0.0, 0.0), 0.15),
+_DEFAULT_MODELS: dict[str, SeriesModel] = {
+    "count": SeriesModel(100.0, 0.002, -0.10, (0.02, 0.03, 0.0, 0.0), 0.04),
+    "proportion": SeriesModel(0.5, 0.0, -0.05, (0.02, 0.02, 0.0, 0.0), 0.05),
+    "rate": SeriesModel(5.0, 0.0, 0.5, (0.1, 0.2, 0.0, 0.0), 0.15),
 }
 # Models of the denominators, which are not measures themselves.
-_RECEIVED_MODEL = _SeriesModel(1200.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04)
+RECEIVED_MODEL = SeriesModel(1200.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04)
 _STAFF_BASE = 3500.0
 
 # MEASURE_NAME wording changes as in the real publication: (first month of the new wording, old, new).
@@ -284,7 +251,7 @@ def generate(
     Raises
     ------
     ValueError
-        For a bad seed, organisation count or period, or a ``KNOWN_EFFECTS`` entry naming a site or
+        For a bad seed, organisation count or period, or a ``demonstration.yaml`` effect naming a site or
         measure the registry does not have.
     """
     registry = default_registry()
@@ -334,7 +301,7 @@ def generate(
         "start": first.isoformat(),
         "end": last.isoformat(),
         "generator_version": GENERATOR_VERSION,
-        "covid": {"start": COVID_WINDOW[0], "end": COVID_WINDOW[1]},
+        "covid": {"start": _covid_window()[0], "end": _covid_window()[1]},
         "organisations": [
             {"org_code": o.code, "name": o.name, "role": o.role, "site_id": o.site_id} for o in orgs
         ],
@@ -452,21 +419,26 @@ def _quirk_comparator(orgs: Sequence[_Org], number: int) -> _Org:
 def _check_known_effects(registry: Registry) -> None:
     # A renamed site or measure in the registry must not silently drop its truth.
     measure_ids = {m.id for m in registry.measures}
-    for site_id, effects in KNOWN_EFFECTS.items():
+    for site_id, effects in known_effects(registry).items():
         if site_id not in registry.site_ids:
-            raise ValueError(f"KNOWN_EFFECTS names site {site_id!r}, which is not in the registry")
+            raise ValueError(f"demonstration.yaml: effects name site {site_id!r}, which is not in the registry")
         for measure_id, (step, slope) in effects.items():
             if measure_id not in measure_ids:
-                raise ValueError(f"KNOWN_EFFECTS[{site_id!r}]: measure {measure_id!r} is not in the registry")
+                raise ValueError(f"demonstration.yaml: effects[{site_id!r}]: measure {measure_id!r} is not a measure")
             if registry.measure(measure_id).value_type != "rate" and (step <= 0 or slope <= 0):
-                raise ValueError(f"KNOWN_EFFECTS[{site_id!r}][{measure_id!r}]: ratios must be positive")
+                raise ValueError(f"demonstration.yaml: effects[{site_id!r}][{measure_id!r}]: ratios must be positive")
+
+
+def _covid_window() -> tuple[str, str]:
+    """The COVID-19 window (inclusive month starts) from ``data_dictionary/analysis.yaml``."""
+    return default_registry().analysis.covid.months
 
 
 def _natural_effect(site_id: str | None, measure: Measure) -> tuple[float, float]:
     null = (0.0, 0.0) if measure.value_type == "rate" else (1.0, 1.0)
     if site_id is None:
         return null
-    return KNOWN_EFFECTS.get(site_id, {}).get(measure.id, null)
+    return known_effects().get(site_id, {}).get(measure.id, null)
 
 
 def _link_effect(site_id: str | None, measure: Measure) -> tuple[float, float]:
@@ -495,12 +467,12 @@ def _effects_table(registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
 # --- the model ----------------------------------------------------------------------------------------
 
 
-def _model_for(measure: Measure) -> _SeriesModel:
-    return _MEASURE_MODELS.get(measure.id, _DEFAULT_MODELS[measure.value_type])
+def _model_for(measure: Measure) -> SeriesModel:
+    return MEASURE_MODELS.get(measure.id, _DEFAULT_MODELS[measure.value_type])
 
 
 def _linear_predictor(
-    model: _SeriesModel,
+    model: SeriesModel,
     value_type: str,
     org: _Org,
     grid: _Grid,
@@ -524,7 +496,7 @@ def _linear_predictor(
 
     t = grid.t
     m = np.array([d.month for d in grid.months], dtype=float)
-    covid_start, covid_end = (dt.date.fromisoformat(d) for d in COVID_WINDOW)
+    covid_start, covid_end = (dt.date.fromisoformat(d) for d in _covid_window())
     covid = np.array([covid_start <= d <= covid_end for d in grid.months], dtype=float)
     eta = intercept + trend * t + model.covid * covid
     for j in (1, 2):
@@ -875,7 +847,7 @@ def _write_local(
         columns: dict[str, np.ndarray] = {}
         if "REFERRALS_RECEIVED" in header:
             rng = _rng(seed, org, "REFERRALS_RECEIVED")
-            eta = _linear_predictor(_RECEIVED_MODEL, "count", org, grid, rng)
+            eta = _linear_predictor(RECEIVED_MODEL, "count", org, grid, rng)
             columns["REFERRALS_RECEIVED"] = rng.poisson(np.exp(eta))[lead:]
         if "STAFF_IN_POST" in header:
             columns["STAFF_IN_POST"] = staff[org.code][lead:]
@@ -947,7 +919,7 @@ evaluation workbook. They must not be read as the performance of any organisatio
   regions and integrated care systems.
 
 Months covered: {span}. Each series has a trend, seasonality, a COVID-19 disruption
-({COVID_WINDOW[0]} to {COVID_WINDOW[1]}), autocorrelated noise and, at each site's intervention date, a
+({_covid_window()[0]} to {_covid_window()[1]}), autocorrelated noise and, at each site's intervention date, a
 known effect (some of them zero).
 
 ## Files

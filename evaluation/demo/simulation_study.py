@@ -13,8 +13,9 @@ the false-positive rate when there is none.
 The series are generated here, vectorised over replicates, rather than by writing files with
 :func:`evaluation.demo.generator.generate`: thousands of replicates through CSV would take hours and
 test the readers, not the estimator. The trend, COVID-19 shift and seasonal coefficients are the
-generator's own (``evaluation.demo.generator._MEASURE_MODELS``) and the effects are the truth file's
-(``evaluation.demo.generator.KNOWN_EFFECTS``), so the two cannot drift apart silently.
+generator's own (``evaluation.demo.generator.MEASURE_MODELS``) and the effects are the truth file's
+(``data_dictionary/demonstration.yaml``, :func:`evaluation.demo.generator.known_effects`), so the two
+cannot drift apart silently.
 
 Noise levels. "Independent" scenarios have no extra noise for counts and proportions (pure Poisson /
 binomial) and white Gaussian noise for rates. The "autocorrelated, overdispersed" scenarios use
@@ -53,8 +54,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from evaluation.demo.generator import _MEASURE_MODELS, _RECEIVED_MODEL, KNOWN_EFFECTS
-from evaluation.methods.its import COVID_WINDOW, fit_its
+from evaluation.demo.generator import MEASURE_MODELS, RECEIVED_MODEL, known_effects
+from evaluation.dictionary.registry import default_registry
+from evaluation.methods.its import fit_its
 from evaluation.results.jsonsafe import json_safe
 
 __all__ = [
@@ -121,7 +123,7 @@ def _truth_steps(measure_id: str, value_type: str) -> list[tuple[float, str]]:
     """Distinct non-null steps the truth file gives this measure, smallest effect first, with sites."""
     null = 0.0 if value_type == "rate" else 1.0
     by_step: dict[float, list[str]] = {}
-    for site, effects in KNOWN_EFFECTS.items():
+    for site, effects in known_effects().items():
         step = effects.get(measure_id, (null, null))[0]
         if step != null:
             by_step.setdefault(float(step), []).append(site)
@@ -138,7 +140,7 @@ def default_scenarios() -> list[Scenario]:
     out: list[Scenario] = []
     settings = {
         "count": (_COUNT_LEVEL, _COUNT_SD, 0.0),
-        "proportion": (_MEASURE_MODELS["REF_ACCEPT"].level, _PROPORTION_SD, 0.0),
+        "proportion": (MEASURE_MODELS["REF_ACCEPT"].level, _PROPORTION_SD, 0.0),
         # Rates always have noise: "independent" means white noise at the real files' SD.
         "rate": (_RATE_LEVEL, _RATE_SD, _RATE_SD),
     }
@@ -171,7 +173,8 @@ def default_scenarios() -> list[Scenario]:
 def _calendar() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
     periods = pd.date_range(START, periods=N_MONTHS, freq="MS")
     t = np.arange(1, N_MONTHS + 1, dtype=float)
-    covid = np.asarray((periods >= COVID_WINDOW[0]) & (periods <= COVID_WINDOW[1]), dtype=float)
+    c_start, c_end = default_registry().analysis.covid.months
+    covid = np.asarray((periods >= c_start) & (periods <= c_end), dtype=float)
     post = np.asarray(periods >= GO_LIVE, dtype=float)
     return periods, t, covid, post
 
@@ -202,7 +205,7 @@ def generate_replicates(scenario: Scenario, replicates: int, seed: int) -> dict[
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(scenario.name.encode())]))
     periods, t, covid, post = _calendar()
-    model = _MEASURE_MODELS[scenario.measure_id]
+    model = MEASURE_MODELS[scenario.measure_id]
     months = periods.month.to_numpy().astype(float)
     if scenario.value_type == "count":
         base = math.log(scenario.level)
@@ -217,7 +220,7 @@ def generate_replicates(scenario: Scenario, replicates: int, seed: int) -> dict[
         return {"value": counts}
     if scenario.value_type == "proportion":
         # Referrals received follow the generator's own denominator model (without its noise).
-        rec = _RECEIVED_MODEL
+        rec = RECEIVED_MODEL
         den_eta = math.log(_REFERRALS_LEVEL) + rec.trend * t + rec.covid * covid + _seasonal(rec.season, months)
         den = rng.poisson(np.exp(np.broadcast_to(den_eta, eta.shape))).astype(float)
         num = rng.binomial(den.astype(np.int64), 1 / (1 + np.exp(-eta))).astype(float)
@@ -408,7 +411,7 @@ def write_simulation(df: pd.DataFrame, path: Path | str) -> Path:
             "start": START,
             "months": N_MONTHS,
             "go_live": GO_LIVE,
-            "covid_window": list(COVID_WINDOW),
+            "covid_window": list(default_registry().analysis.covid.months),
             "alpha": ALPHA,
             "fit": "evaluation.methods.its.fit_its defaults",
         },

@@ -80,6 +80,19 @@ class ITSFacts(_Strict):
     placebo_min_pre_months: int = Field(ge=3)
     placebo_min_post_months: int = Field(ge=1)
     early_days_months: int = Field(ge=1)
+    primary_horizon_months: int = Field(ge=1)
+    golive_shift_months: tuple[int, ...]
+    phase_in_months: int = Field(ge=1)
+    mde_power: float = Field(gt=0, lt=1)
+    mde_alpha: float = Field(gt=0, lt=1)
+    multiplicity_method: Literal["holm"]
+
+    @field_validator("golive_shift_months")
+    @classmethod
+    def _nonzero_shifts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if 0 in value or len(set(value)) != len(value):
+            raise ValueError("shifts must be distinct and non-zero (zero is the main analysis)")
+        return value
 
 
 class ComparatorFacts(_Strict):
@@ -88,6 +101,7 @@ class ComparatorFacts(_Strict):
     min_coverage: float = Field(gt=0, le=1)
     min_comparators: int = Field(ge=1)
     min_sites_for_pooling: int = Field(ge=2)
+    placebo_rmspe_cutoff: float = Field(gt=1)
 
 
 class AnalysisFacts(_Strict):
@@ -96,6 +110,19 @@ class AnalysisFacts(_Strict):
     covid: CovidWindow
     its: ITSFacts
     comparators: ComparatorFacts
+
+
+class DemonstrationEffect(_Strict):
+    """One known effect of the demonstration data, on the natural scale of the measure's value_type."""
+
+    step: float
+    slope: float
+
+
+class DemonstrationFacts(_Strict):
+    """``data_dictionary/demonstration.yaml``: the effects the synthetic generator puts in (site -> measure)."""
+
+    effects: dict[str, dict[str, DemonstrationEffect]]
 
 
 class Domain(_Strict):
@@ -161,6 +188,7 @@ class Registry(_Strict):
     measures: list[Measure]
     layouts: list[Layout]
     analysis: AnalysisFacts
+    demonstration: DemonstrationFacts | None = None
 
     @model_validator(mode="after")
     def _cross_check(self) -> Registry:
@@ -294,6 +322,14 @@ def load_registry(directory: Path | str | None = None) -> Registry:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise RegistryError(f"{analysis_path.name}: {field}: {err['msg']}") from None
+    demo_path = directory / "demonstration.yaml"
+    if demo_path.is_file():
+        try:
+            parts["demonstration"] = DemonstrationFacts.model_validate(read_yaml(demo_path))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise RegistryError(f"{demo_path.name}: {field}: {err['msg']}") from None
     try:
         return Registry(**parts)
     except ValidationError as exc:

@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site
+from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site, default_registry
 from evaluation.panel.frame import monthly_series
-
-#: Fewer months than this before go-live and the segmented regression is not fitted (Lopez Bernal et al.
-#: recommend enough pre-period points to estimate trend and seasonality; 12 is the minimum for a year).
-MIN_PRE_MONTHS = 12
-MIN_POST_MONTHS = 3
-COVID_PERIOD = ("2020-03-01", "2021-03-01")
 
 
 @dataclass
@@ -94,6 +88,8 @@ def evaluate_measure(
     from evaluation.methods.spc import xmr
     from evaluation.panel.quality import exclude_outliers
 
+    facts = default_registry().analysis
+    min_pre, min_post = facts.its.min_pre_months, facts.its.min_post_months
     if series.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
     usable = series[series["value"].notna()]
@@ -124,11 +120,11 @@ def evaluate_measure(
             "over a year and a segmented regression would mislead"
         )
         return result
-    if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+    if n_pre < min_pre or n_post < min_post:
         result.status = "not_estimable"
         result.reason = (
             f"{n_pre} month(s) before and {n_post} after {go_live:%B %Y} in these files; the time series model "
-            f"needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after"
+            f"needs at least {min_pre} before and {min_post} after"
         )
         return result
     fit_rows = usable
@@ -142,10 +138,10 @@ def evaluate_measure(
         n_pre = int((fit_rows["period"] < go_live).sum())
         n_post = int((fit_rows["period"] >= go_live).sum())
         result.n_pre, result.n_post = n_pre, n_post
-        if n_pre < MIN_PRE_MONTHS or n_post < MIN_POST_MONTHS:
+        if n_pre < min_pre or n_post < min_post:
             result.status = "not_estimable"
             result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
-                             f"series model needs at least {MIN_PRE_MONTHS} before and {MIN_POST_MONTHS} after")
+                             f"series model needs at least {min_pre} before and {min_post} after")
             return result
     fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
     exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
@@ -153,7 +149,7 @@ def evaluate_measure(
         fit_frame,
         intervention=go_live,
         value_type=measure.value_type,
-        covid=COVID_PERIOD,
+        covid=facts.covid.months,
         offset=exposure,
     )
     result.status = "ok"
@@ -167,7 +163,7 @@ def evaluate_measure(
         result.covid_sensitivity = covid_sensitivity(fit_frame, intervention=go_live, value_type=measure.value_type)
     except ValueError as exc:
         result.caveats.append(f"The COVID-19 sensitivity analysis could not be run: {exc}.")
-    if n_post < 12:
+    if n_post < facts.its.early_days_months:
         result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
     return result
 
@@ -206,10 +202,6 @@ def evaluate_domain(
     return ev
 
 
-#: Fewer comparators than this and a synthetic control's placebo p-value cannot go below 1/6.
-MIN_COMPARATORS = 5
-
-
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
                       intervention: dt.date, *, keep_outliers: bool = False, min_coverage: float = 0.8) -> dict:
     """Comparative ITS and synthetic control of one site's measure against the comparator pool."""
@@ -219,9 +211,10 @@ def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measu
 
     data = panel if keep_outliers else panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)]
     pool = comparator_pool(data, registry, measure.id, site.ods_code, min_coverage=min_coverage)
-    if len(pool) < MIN_COMPARATORS:
+    min_comparators = registry.analysis.comparators.min_comparators
+    if len(pool) < min_comparators:
         return {"status": "skipped", "reason": f"only {len(pool)} comparator organisation(s) with enough data; "
-                f"at least {MIN_COMPARATORS} are needed", "comparators": pool}
+                f"at least {min_comparators} are needed", "comparators": pool}
     out = site_vs_comparators(data[data["measure_id"] == measure.id], measure_id=measure.id, site_org=site.ods_code,
                               comparator_orgs=pool, intervention=pd.Timestamp(intervention),
                               value_type=measure.value_type)

@@ -59,12 +59,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from evaluation.dictionary.registry import default_registry
 from evaluation.results.jsonsafe import json_safe
 
 __all__ = [
     "MIN_NEVER_TREATED",
-    "MIN_POST",
-    "MIN_PRE",
     "StaggeredDiDResult",
     "comparative_its",
     "site_vs_comparators",
@@ -73,10 +72,6 @@ __all__ = [
     "synthetic_control",
 ]
 
-#: Shortest pre-period (months) for a site-level design: a trend and a weighting need a year of data.
-MIN_PRE = 12
-#: Shortest post-period (months).
-MIN_POST = 3
 #: csdid (like R ``did``) refuses a never-treated group of fewer than 5 units when it is the control group.
 MIN_NEVER_TREATED = 5
 
@@ -87,6 +82,12 @@ _CONTROL_GROUPS: dict[str, str] = {"never_treated": "nevertreated", "not_yet_tre
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
+
+
+def _min_months() -> tuple[int, int]:
+    """Shortest pre- and post-periods (months) for a site-level design, from ``analysis.yaml``."""
+    its = default_registry().analysis.its
+    return its.min_pre_months, its.min_post_months
 
 
 def _check_value_type(value_type: str) -> None:
@@ -282,9 +283,10 @@ def comparative_its(
     times = sub.index
     post = np.asarray(times >= treatment_time, dtype=float)
     n_pre, n_post = int((post == 0).sum()), int(post.sum())
-    if n_pre < MIN_PRE or n_post < MIN_POST:
+    min_pre, min_post = _min_months()
+    if n_pre < min_pre or n_post < min_post:
         raise ValueError(
-            f"{treated_unit!r}: {n_pre} pre and {n_post} post periods; at least {MIN_PRE} and {MIN_POST} needed"
+            f"{treated_unit!r}: {n_pre} pre and {n_post} post periods; at least {min_pre} and {min_post} needed"
         )
     dated = _is_datetime(pd.Series(times))
     k = _month_ordinal(times) if dated else np.asarray(times, dtype=float)
@@ -494,9 +496,10 @@ def synthetic_control(
         raise ValueError(f"synthetic control needs at least 2 complete donors, found {len(kept)}")
     pre = np.asarray(sub.index < treatment_time)
     n_pre, n_post = int(pre.sum()), int((~pre).sum())
-    if n_pre < MIN_PRE or n_post < MIN_POST:
+    min_pre, min_post = _min_months()
+    if n_pre < min_pre or n_post < min_post:
         raise ValueError(
-            f"{treated_unit!r}: {n_pre} pre and {n_post} post periods; at least {MIN_PRE} and {MIN_POST} needed"
+            f"{treated_unit!r}: {n_pre} pre and {n_post} post periods; at least {min_pre} and {min_post} needed"
         )
 
     w, synth, pre_rmspe, post_rmspe = _synth_fit(sub, treated_unit, kept, pre)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.demo.generator import KNOWN_EFFECTS, generate
+from evaluation.demo.generator import generate, known_effects
 from evaluation.dictionary.registry import default_registry
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -371,7 +371,7 @@ def test_truth_has_effects_for_every_site_and_its_measure(truth: dict) -> None:
             assert effect["scale"] == SCALES[m.value_type]
             assert effect["intervention_date"] == site.intervention_date.isoformat()
             null = 0.0 if m.value_type == "rate" else 1.0
-            step, slope = KNOWN_EFFECTS.get(site.id, {}).get(m.id, (null, null))
+            step, slope = known_effects().get(site.id, {}).get(m.id, (null, null))
             assert (effect["step"], effect["slope"]) == (step, slope)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.demo.generator import _MEASURE_MODELS, KNOWN_EFFECTS
+from evaluation.demo.generator import MEASURE_MODELS, known_effects
 from evaluation.demo.simulation_study import (
     ACCEPTANCE,
     N_MONTHS,
@@ -41,7 +41,7 @@ def test_default_scenarios_cover_the_design_and_the_truth_file() -> None:
             assert any(s.phi == phi and not s.has_effect for s in mine)
             assert any(s.phi == phi and s.has_effect for s in mine)
         null = 0.0 if vt == "rate" else 1.0
-        truth = {e[measure][0] for e in KNOWN_EFFECTS.values() if e[measure][0] != null}
+        truth = {e[measure][0] for e in known_effects().values() if e[measure][0] != null}
         assert {s.step for s in mine if s.has_effect and s.phi > 0} == truth
 
 
@@ -55,7 +55,7 @@ def test_generator_follows_the_model() -> None:
     lag1 = np.mean(u[:, 1:] * u[:, :-1]) / np.mean(u * u)
     assert lag1 == pytest.approx(0.4, abs=0.02)
     # The step: the mean jumps by -0.2 at go-live (month 73), on top of the generator's trend.
-    model = _MEASURE_MODELS["SICKNESS_RATE"]
+    model = MEASURE_MODELS["SICKNESS_RATE"]
     jump = values[:, 72].mean() - values[:, 71].mean()
     season = (
         _season(model.season, 4) - _season(model.season, 3)  # go-live April 2022, month before March
