@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from statsmodels.stats.stattools import durbin_watson
 from statsmodels.tsa.stattools import acf
 
 from evaluation.dictionary.registry import AnalysisFacts, default_registry
+from evaluation.methods.its_estimand import ITSModel, PrimaryEstimand, prediction_band, primary_estimand
 from evaluation.methods.its_inference import AR1Fit, ar1_covariance, fit_ar1_pseudo_likelihood
 from evaluation.results.jsonsafe import json_safe
 
@@ -122,8 +123,13 @@ class ITSResult:
 
     ``slope`` is ``None`` when the model was fitted without a slope change. ``frame`` has one row per
     period used in the fit with columns ``period``, ``observed`` (the series' ``value``), ``fitted``,
-    ``counterfactual``, ``cf_low``, ``cf_high`` and ``post``; fitted and counterfactual values are on
-    the display scale (expected counts including any offset, probabilities, or rate values).
+    ``counterfactual``, ``cf_low``, ``cf_high`` (confidence band of the counterfactual *mean*),
+    ``cf_pred_low``, ``cf_pred_high`` (prediction band: the range a month's value would be expected in had
+    nothing changed) and ``post``; fitted and counterfactual values are on the display scale (expected
+    counts including any offset, probabilities, or rate values).
+
+    :meth:`primary_estimand` gives the pre-specified primary estimand (average effect over the first 12
+    months from go-live, absolute and relative, with its minimum detectable effect).
     """
 
     value_type: str
@@ -156,6 +162,23 @@ class ITSResult:
     # the link scale ``latent_sd``, the step's Kenward-Roger/Satterthwaite ``step_df`` and the
     # pseudo-likelihood ``iterations``; None for the other options.
     error_model: dict[str, float] | None = None
+    # What :meth:`primary_estimand` needs from the fit (coefficients, covariance, design rows by month).
+    model_state: ITSModel | None = field(default=None, repr=False, compare=False)
+    alpha: float = 0.05
+
+    def primary_estimand(self, horizon: int | None = None) -> PrimaryEstimand:
+        """The average effect over the first ``horizon`` months from go-live (default: ``analysis.yaml``
+        its.primary_horizon_months, 12), step and slope together, as an absolute change per month and a
+        relative change (percent for counts, percentage points otherwise), with intervals and the minimum
+        detectable effect (``analysis.yaml`` its.mde_power, its.mde_alpha). See
+        :mod:`evaluation.methods.its_estimand`."""
+        if self.model_state is None:
+            raise ValueError("this result has no model state (it was not made by fit_its)")
+        facts = analysis_facts().its
+        return primary_estimand(
+            self.model_state, horizon=facts.primary_horizon_months if horizon is None else int(horizon),
+            alpha=self.alpha, power=facts.mde_power, mde_alpha=facts.mde_alpha,
+        )  # fmt: skip
 
     def diagnostics(self) -> dict[str, Any]:
         """Residual and ACF data for a diagnostics panel; see :func:`diagnostics`."""
@@ -821,6 +844,11 @@ def fit_its(
             return 1.0 / (1.0 + np.exp(-eta))
         return eta
 
+    latent_var = None if ar is None else ar.sigma2
+    pred_low, pred_high = prediction_band(
+        value_type, eta_cf, se_cf, q_cf, latent_var=latent_var, dispersion=dispersion,
+        trials=df["denominator"].to_numpy(dtype=float) if value_type == "proportion" else None,
+    )  # fmt: skip
     frame = pd.DataFrame(
         {
             "period": df["period"].to_numpy(),
@@ -829,9 +857,19 @@ def fit_its(
             "counterfactual": inv_link(eta_cf),
             "cf_low": inv_link(eta_cf - q_cf * se_cf),
             "cf_high": inv_link(eta_cf + q_cf * se_cf),
+            "cf_pred_low": pred_low,
+            "cf_pred_high": pred_high,
             "post": design["post"].to_numpy() == 1.0,
         }
     )
+    switch = (cols.index("post"),) + ((cols.index("slope"),) if slope_change else ())
+    model_state = ITSModel(
+        value_type=value_type, go_live=go_live, last_month=df["period"].iloc[-1],
+        observed_months=frozenset(pd.Timestamp(p) for p in df["period"]), beta=beta.copy(), cov=np.asarray(cov),
+        switch=switch,
+        row_at=lambda h: _horizon_row(h, df, design, off, go_live, covid, harmonics, slope_change),
+        dfs_for=dfs_for, latent_var=latent_var, dispersion=dispersion,
+    )  # fmt: skip
 
     resid = np.asarray(mle.resid_pearson, dtype=float)
     # Residuals left once the fitted error model is allowed for: for "ar1_kr" the working residuals
@@ -869,6 +907,8 @@ def fit_its(
             "step_df": step_df,
             "iterations": ar.iterations,
         },
+        model_state=model_state,
+        alpha=alpha,
     )
 
 
