@@ -31,6 +31,17 @@ class MeasureEvaluation:
     comparative: dict | None = None  # evaluation.methods.comparative.site_vs_comparators output
     placebo: list[dict] = field(default_factory=list)  # in-time placebo go-live dates
     covid_sensitivity: dict | None = None  # main model vs COVID-19 months left out
+    # The pre-specified primary estimand (evaluation.methods.its_estimand.PrimaryEstimand): average effect
+    # over the first 12 months from go-live, absolute and relative, with its minimum detectable effect.
+    primary: object | None = None
+    # "primary" for the domain's headline measure, "secondary" (exploratory) for the others.
+    role: str = "secondary"
+    # Holm-adjusted p-value of the primary estimand among the domain's secondary measures (None for the
+    # primary measure and for measures without a model).
+    p_holm: float | None = None
+    # Go-live sensitivity (-6, -3, +3, +6 months) and phase-in (evaluation.methods.its_sensitivity
+    # .GoLiveSensitivity); for the headline measure.
+    golive_sensitivity: object | None = None
 
 
 @dataclass
@@ -153,6 +164,7 @@ def evaluate_measure(
         offset=exposure,
     )
     result.status = "ok"
+    result.primary = result.its.primary_estimand()
     # Robustness: in-time placebo dates (pre-period only) and the model with the COVID-19 months left out.
     try:
         placebo = placebo_its(fit_frame, intervention=go_live, value_type=measure.value_type)
@@ -196,10 +208,38 @@ def evaluate_domain(
         results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
     ev = DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
     head = ev.headline
+    _primary_and_secondary(ev, head, panel, keep_outliers)
     if comparative and head.status == "ok":
         head.comparative = compare_with_pool(registry, panel, site, head.measure, intervention,
                                              keep_outliers=keep_outliers, min_coverage=min_coverage)
     return ev
+
+
+def _primary_and_secondary(ev: DomainEvaluation, head: MeasureEvaluation, panel: pd.DataFrame,
+                           keep_outliers: bool) -> None:
+    """Mark the headline primary (with its go-live sensitivity) and Holm-adjust the secondary measures."""
+    from evaluation.methods.its_sensitivity import golive_sensitivity
+    from evaluation.methods.multiplicity import holm_adjust
+    from evaluation.panel.quality import exclude_outliers
+
+    head.role = "primary"
+    for m in ev.measures:
+        if m is not head:
+            m.role = "secondary"
+    secondary = {m.measure.id: m.primary.absolute.p_value for m in ev.measures  # type: ignore[attr-defined]
+                 if m.role == "secondary" and m.primary is not None}
+    adjusted = holm_adjust(secondary)
+    for m in ev.measures:
+        if m.measure.id in adjusted and m.role == "secondary":
+            m.p_holm = adjusted[m.measure.id]
+    if head.status == "ok" and head.series is not None:
+        usable = head.series[head.series["value"].notna()]
+        rows = usable if keep_outliers else exclude_outliers(usable)[0]
+        frame = rows[["period", "numerator", "denominator", "value"]]
+        offset = ev.site.population if head.measure.value_type == "count" else None
+        exposure = None if offset is None else pd.Series(float(offset), index=frame.index)
+        head.golive_sensitivity = golive_sensitivity(frame, intervention=pd.Timestamp(ev.intervention_date),
+                                                     value_type=head.measure.value_type, offset=exposure)
 
 
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
