@@ -276,11 +276,12 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
 
     quirks: list[dict[str, Any]] = []
-    quirks += _write_mhsds(out / _FILES[_MHSDS], registry, orgs, grid, seed)
+    primary: dict[str, dict[str, Any]] = {}
+    quirks += _write_mhsds(out / _FILES[_MHSDS], registry, orgs, grid, seed, primary)
     workforce = {o.code: _staff_series(o, grid, seed) for o in orgs}
-    quirks += _write_sickness(out / _FILES[_SICKNESS], registry, orgs, grid, seed, workforce)
-    _write_local(out / _FILES[_REFERRALS], _REFERRALS, registry, orgs, grid, seed, workforce)
-    _write_local(out / _FILES[_WORKFORCE], _WORKFORCE, registry, orgs, grid, seed, workforce)
+    quirks += _write_sickness(out / _FILES[_SICKNESS], registry, orgs, grid, seed, workforce, primary)
+    _write_local(out / _FILES[_REFERRALS], _REFERRALS, registry, orgs, grid, seed, workforce, primary)
+    _write_local(out / _FILES[_WORKFORCE], _WORKFORCE, registry, orgs, grid, seed, workforce, primary)
     renamed = [o for o in orgs if o.former_name]
     for o in renamed:
         quirks.append(
@@ -305,7 +306,7 @@ def generate(
         "organisations": [
             {"org_code": o.code, "name": o.name, "role": o.role, "site_id": o.site_id} for o in orgs
         ],
-        "effects": _effects_table(registry),
+        "effects": _effects_table(registry, primary),
         "quirks": sorted(quirks, key=lambda q: q["id"]),
     }
     with (out / "truth.json").open("w", encoding="utf-8", newline="\n") as fh:
@@ -448,7 +449,8 @@ def _link_effect(site_id: str | None, measure: Measure) -> tuple[float, float]:
     return math.log(step), math.log(slope)
 
 
-def _effects_table(registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
+def _effects_table(registry: Registry, primary: dict[str, dict[str, Any]] | None = None,
+                   ) -> dict[str, dict[str, dict[str, Any]]]:
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for site in registry.sites:
         table[site.id] = {}
@@ -460,6 +462,8 @@ def _effects_table(registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
                 "step": step,
                 "slope": slope,
                 "analysis": m.analysis,
+                # The true primary estimand (average effect over the first 12 months from go-live).
+                "primary_estimand": (primary or {}).get(site.id, {}).get(m.id),
             }
     return table
 
@@ -479,8 +483,12 @@ def _linear_predictor(
     rng: np.random.Generator,
     effect: tuple[float, float] = (0.0, 0.0),
     level: float | None = None,
+    systematic: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """eta over the whole grid (lead-in included) on the link scale, with the organisation's own draws."""
+    """eta over the whole grid (lead-in included) on the link scale, with the organisation's own draws.
+
+    ``systematic``, when given, receives the noise-free linear predictor with the effect (``"f"``) and
+    without it (``"c"``): what the primary estimand's truth is computed from."""
     base = model.level if level is None else level
     if value_type == "count":
         intercept = math.log(base * org.size) + rng.normal(0.0, 0.1)
@@ -502,12 +510,38 @@ def _linear_predictor(
     for j in (1, 2):
         angle = 2 * np.pi * j * m / 12
         eta += season[2 * j - 2] * np.sin(angle) + season[2 * j - 1] * np.cos(angle)
+    counterfactual = eta.copy()
     if org.intervention is not None:
         # Same parametrisation as evaluation.methods.its: slope is 1 in the go-live month.
         post = np.array([d >= org.intervention for d in grid.months], dtype=float)
         t_last_pre = _months_between(org.intervention, grid.observed[0])
         eta += effect[0] * post + effect[1] * (t - t_last_pre) * post
+    if systematic is not None:
+        systematic["f"], systematic["c"] = eta.copy(), counterfactual
     return eta + _ar1(len(t), phi, model.sd, rng)
+
+
+def _primary_truth(value_type: str, parts: dict[str, np.ndarray], grid: _Grid, go_live: dt.date) -> dict[str, Any]:
+    """The true primary estimand (:mod:`evaluation.methods.its_estimand`) of one site's series: the average
+    of expected-with-effect minus expected-without over the first ``primary_horizon_months`` from go-live
+    (fewer when the data end sooner), absolute per month and relative (percent for counts, percentage
+    points otherwise), from the noise-free linear predictor."""
+    horizon = default_registry().analysis.its.primary_horizon_months
+    i0 = grid.months.index(go_live) if go_live in grid.months else len(grid.months)
+    months = max(0, min(horizon, len(grid.months) - i0))
+    if months == 0:
+        return {"months": 0, "absolute": None, "relative": None, "relative_scale": None}
+    f, c = parts["f"][i0 : i0 + months], parts["c"][i0 : i0 + months]
+    if value_type == "count":
+        f, c = np.exp(f), np.exp(c)
+        relative, scale = 100.0 * (f.sum() / c.sum() - 1.0), "percent"
+    elif value_type == "proportion":
+        f, c = _expit(f), _expit(c)
+        relative, scale = 100.0 * float(np.mean(f - c)), "percentage_points"
+    else:
+        relative, scale = float(np.mean(f - c)), "percentage_points"
+    return {"months": int(months), "absolute": float(np.mean(f - c)), "relative": float(relative),
+            "relative_scale": scale}
 
 
 def _ar1(n: int, phi: float, sd: float, rng: np.random.Generator) -> np.ndarray:
@@ -517,6 +551,13 @@ def _ar1(n: int, phi: float, sd: float, rng: np.random.Generator) -> np.ndarray:
     for i in range(1, n):
         u[i] = phi * u[i - 1] + eps[i]
     return u
+
+
+def _record_primary(primary: dict[str, dict[str, Any]] | None, org: _Org, measure: Measure,
+                    parts: dict[str, np.ndarray], grid: _Grid) -> None:
+    if primary is not None and org.site_id is not None and org.intervention is not None:
+        primary.setdefault(org.site_id, {})[measure.id] = _primary_truth(measure.value_type, parts, grid,
+                                                                         org.intervention)
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -567,7 +608,8 @@ def _provisional(final: int, rng: np.random.Generator) -> int:
     return value
 
 
-def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int) -> list[dict]:
+def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int,
+                 primary: dict[str, dict[str, Any]] | None = None) -> list[dict]:
     measures = [m for m in registry.measures if m.layout == _MHSDS]
     for m in measures:
         if m.value_type != "count" or m.period_type not in ("month", "rolling_12_months"):
@@ -610,7 +652,9 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                 # About 7 a month, so some months fall under the suppression threshold.
                 level = 7.0 / org.size
             effect = _link_effect(org.site_id, m)
-            eta = _linear_predictor(_model_for(m), m.value_type, org, grid, rng, effect, level)
+            parts: dict[str, np.ndarray] = {}
+            eta = _linear_predictor(_model_for(m), m.value_type, org, grid, rng, effect, level, parts)
+            _record_primary(primary, org, m, parts, grid)
             counts = rng.poisson(np.exp(eta)).astype(np.int64)
             if m.period_type == "rolling_12_months":
                 values = np.convolve(counts, np.ones(12, dtype=np.int64), mode="valid")[-n:]
@@ -768,7 +812,8 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
 
 
 def _write_sickness(
-    path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int, staff: dict[str, np.ndarray]
+    path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int, staff: dict[str, np.ndarray],
+    primary: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict]:
     measures = [m for m in registry.measures if m.layout == _SICKNESS]
     if len(measures) != 1 or measures[0].value_type != "rate":
@@ -785,7 +830,9 @@ def _write_sickness(
     for org in orgs:
         rng = _rng(seed, org, measure.id)
         effect = _link_effect(org.site_id, measure)
-        rate = _linear_predictor(_model_for(measure), "rate", org, grid, rng, effect)
+        parts: dict[str, np.ndarray] = {}
+        rate = _linear_predictor(_model_for(measure), "rate", org, grid, rng, effect, systematic=parts)
+        _record_primary(primary, org, measure, parts, grid)
         rate = np.maximum(rate, 0.5)[_LEAD_MONTHS:]
         other = _rng(seed, org, f"{measure.id}:other_staff_group")
         # Roughly 21 working days per member of staff a month, varying a little with the calendar.
@@ -838,6 +885,7 @@ def _write_local(
     grid: _Grid,
     seed: int,
     staff: dict[str, np.ndarray],
+    primary: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     header = [c.name for c in registry.layout(layout_id).columns]
     measures = [m for m in registry.measures if m.layout == layout_id]
@@ -858,7 +906,10 @@ def _write_local(
             if den not in columns:
                 raise ValueError(f"measure {m.id}: no generator for denominator column {den}")
             rng = _rng(seed, org, m.id)
-            eta = _linear_predictor(_model_for(m), "proportion", org, grid, rng, _link_effect(org.site_id, m))
+            parts: dict[str, np.ndarray] = {}
+            eta = _linear_predictor(_model_for(m), "proportion", org, grid, rng, _link_effect(org.site_id, m),
+                                    systematic=parts)
+            _record_primary(primary, org, m, parts, grid)
             columns[num] = rng.binomial(columns[den], _expit(eta[lead:]))
         if "REFERRALS_REJECTED" in header and "REFERRALS_ACCEPTED" in columns:
             rng = _rng(seed, org, "REFERRALS_REJECTED")

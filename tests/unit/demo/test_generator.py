@@ -375,6 +375,28 @@ def test_truth_has_effects_for_every_site_and_its_measure(truth: dict) -> None:
             assert (effect["step"], effect["slope"]) == (step, slope)
 
 
+def test_truth_carries_the_primary_estimand(truth: dict) -> None:
+    """Counts with no slope change: the relative primary estimand is exactly the step's percent; a
+    proportion's is 100 x its absolute change (percentage points); a null effect is zero."""
+    for site in REG.sites:
+        for m in REG.measures:
+            effect = truth["effects"][site.id][m.id]
+            pe = effect["primary_estimand"]
+            assert pe["months"] == 12
+            if m.value_type == "count" and effect["slope"] == 1.0:
+                assert pe["relative_scale"] == "percent"
+                assert pe["relative"] == pytest.approx(100 * (effect["step"] - 1), abs=1e-9)
+            elif m.value_type == "proportion":
+                assert pe["relative_scale"] == "percentage_points"
+                assert pe["relative"] == pytest.approx(100 * pe["absolute"], rel=1e-12)
+            null = 0.0 if m.value_type == "rate" else 1.0
+            if (effect["step"], effect["slope"]) == (null, null):
+                assert pe["absolute"] == 0.0 and pe["relative"] == pytest.approx(0.0, abs=1e-12)
+    # A slope change enters the estimand: Cheshire and Wirral's CCR70 (step 0.92, slope 0.998 a month).
+    cw = truth["effects"]["cheshire_wirral"]["CCR70"]["primary_estimand"]
+    assert cw["relative"] < 100 * (0.92 - 1)
+
+
 def test_bradford_has_no_crisis_effect(truth: dict) -> None:
     crisis = [m.id for m in REG.measures_for("crisis_demand")]
     assert crisis
