@@ -113,7 +113,7 @@ def evaluate_measure(
     chart = xmr(
         series["value"].to_numpy(dtype=float),
         improvement=measure.direction,
-        rebase_at=[pre_len] if 0 < pre_len < len(series) else None,
+        baseline_end=pre_len if 0 < pre_len < len(series) else None,
         periods=list(series["period"]),
     )
     caveats: list[str] = []
