@@ -116,7 +116,9 @@ MEASURE_MODELS: dict[str, SeriesModel] = {
     "MHS108": SeriesModel(520.0, 0.0015, -0.10, (0.01, 0.02, 0.0, 0.01), 0.04),
     "REF_ACCEPT": SeriesModel(0.70, 0.0, -0.10, (0.02, 0.03, 0.0, 0.01), 0.05),
     "LEAVER_RATE": SeriesModel(0.011, -0.001, -0.10, (0.05, -0.03, 0.02, 0.0), 0.05),
-    "STABILITY_12M": SeriesModel(0.85, 0.001, -0.05, (0.01, 0.02, 0.0, 0.0), 0.05),
+    # The monthly retention probability; the published index is its product over the 12 months to date
+    # (0.9865 ** 12 is about 0.85), so each value overlaps the previous 11 (see _ROLLING_PRODUCT).
+    "STABILITY_12M": SeriesModel(0.9865, 0.0005, -0.05, (0.01, 0.02, 0.0, 0.0), 0.05),
     "SICKNESS_RATE": SeriesModel(4.8, 0.003, 0.8, (0.10, 0.35, 0.05, 0.10), 0.15),
 }
 # Fallbacks so a measure added to the registry still gets sensible data (and no effect).
@@ -125,6 +127,9 @@ _DEFAULT_MODELS: dict[str, SeriesModel] = {
     "proportion": SeriesModel(0.5, 0.0, -0.05, (0.02, 0.02, 0.0, 0.0), 0.05),
     "rate": SeriesModel(5.0, 0.0, 0.5, (0.1, 0.2, 0.0, 0.0), 0.15),
 }
+# Proportions published as a 12-month window: the value is the product of 12 monthly probabilities, so
+# an effect on the monthly probability reaches the published value over a year and months overlap.
+_ROLLING_PRODUCT = frozenset({"STABILITY_12M"})
 # Models of the denominators, which are not measures themselves.
 RECEIVED_MODEL = SeriesModel(1200.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04)
 _STAFF_BASE = 3500.0
@@ -560,6 +565,15 @@ def _record_primary(primary: dict[str, dict[str, Any]] | None, org: _Org, measur
                                                                          org.intervention)
 
 
+def _rolling_product_logit(eta: np.ndarray) -> np.ndarray:
+    """Logit of the product of the 12 monthly probabilities expit(eta) to date (NaN for the first 11)."""
+    log_p = -np.log1p(np.exp(-eta))
+    window = np.convolve(log_p, np.ones(12), mode="full")[: len(eta)]
+    window[:11] = np.nan
+    p = np.exp(window)
+    return np.log(p / (1.0 - p))
+
+
 def _expit(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -909,6 +923,9 @@ def _write_local(
             parts: dict[str, np.ndarray] = {}
             eta = _linear_predictor(_model_for(m), "proportion", org, grid, rng, _link_effect(org.site_id, m),
                                     systematic=parts)
+            if m.id in _ROLLING_PRODUCT:
+                eta = _rolling_product_logit(eta)
+                parts = {k: _rolling_product_logit(v) for k, v in parts.items()}
             _record_primary(primary, org, m, parts, grid)
             columns[num] = rng.binomial(columns[den], _expit(eta[lead:]))
         if "REFERRALS_REJECTED" in header and "REFERRALS_ACCEPTED" in columns:

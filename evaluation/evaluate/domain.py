@@ -127,9 +127,12 @@ def evaluate_measure(
                                caveats=caveats)
     if measure.analysis != "its":
         result.reason = (
-            "described only: each value is a rolling 12-month total, so a step at go-live would be smeared "
-            "over a year and a segmented regression would mislead"
+            "described only: each value covers the 12 months to date and overlaps the previous 11, so a step at "
+            "go-live would be smeared over a year and a model treating months as independent would mislead"
         )
+        result.caveats.append(
+            "Each point overlaps the previous 11 months, so runs and trends on the chart are expected and are "
+            "not special cause on their own.")
         return result
     if n_pre < min_pre or n_post < min_post:
         result.status = "not_estimable"

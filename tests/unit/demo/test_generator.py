@@ -444,3 +444,21 @@ def test_dorset_ccr70_step_is_recovered(mhsds: pd.DataFrame, truth: dict) -> Non
     assert len(y) == 108
     assert abs(math.exp(fit.params[2]) - effect["step"]) < 0.1
     assert abs(math.exp(fit.params[3]) - effect["slope"]) < 0.01
+
+
+def test_stability_index_is_a_rolling_twelve_month_product(out: Path, truth: dict) -> None:
+    """The 12-month stability index is the product of 12 monthly retention probabilities, so each value
+    overlaps the previous 11 and an effect at go-live reaches it over a year: its true average over the
+    first 12 months is well under the full effect. It is described, not modelled."""
+    wf = pd.read_csv(out / "local_workforce.csv")
+    site = wf[wf["ORG_CODE"] == "RDY"]
+    p = (site["STABLE_STAFF_12M"] / site["STAFF_IN_POST_12M_AGO"]).to_numpy()
+    assert 0.78 < p.mean() < 0.92
+    assert REG.measure("STABILITY_12M").analysis == "descriptive"
+    pe = truth["effects"]["dorset"]["STABILITY_12M"]["primary_estimand"]
+    monthly_odds = truth["effects"]["dorset"]["STABILITY_12M"]["step"]
+    # Full effect once all 12 months are post: retention r -> odds x step, index r ** 12.
+    r = 0.9865
+    r1 = monthly_odds * r / (1 - r) / (1 + monthly_odds * r / (1 - r))
+    full = 100 * (r1**12 - r**12)
+    assert 0 < pe["relative"] < 0.75 * full
