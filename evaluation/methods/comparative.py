@@ -196,13 +196,18 @@ def staggered_from_panel(
     n_placebo: int = 999,
     pretrend_periods: int | None = 12,
     seed: int = 20240401,
+    sensitivity: bool = True,
 ) -> dict[str, Any]:
     """Staggered difference-in-differences of the sites (org code -> go-live month) against the comparators.
 
     The outcome is put on the link scale of ``value_type`` (log counts, logit proportions, rates as they
     are) so that organisation size drops out of the differences; effects on that scale are also given on the
     natural scale (``natural``: exp for rate or odds ratios, unchanged for rate differences). Returns
-    :meth:`StaggeredDiDResult.to_dict` plus the measure, the sites and the scale.
+    :meth:`StaggeredDiDResult.to_dict` plus the measure, the sites and the scale. ``overall`` is the group
+    aggregation; ``info`` lists the sites included and every exclusion with its reason. With
+    ``sensitivity`` (and the main analysis using never-treated controls), ``not_yet_treated_sensitivity``
+    holds the overall (group) effect with not-yet-treated sites added to the controls, or the reason it
+    could not be estimated.
     """
     _check_value_type(value_type)
     starts = {org: _month(month, f"sites[{org!r}]") for org, month in sites.items()}
@@ -230,11 +235,24 @@ def staggered_from_panel(
             for k in ("estimate", "ci_low", "ci_high")
         }
 
+    out["overall"]["natural"] = natural(out["overall"])
     out["simple"]["natural"] = natural(out["simple"])
     out["group"]["overall"]["natural"] = natural(out["group"]["overall"])
     out["event_time"]["overall"]["natural"] = natural(out["event_time"]["overall"])
     for row in out["group"]["by_group"]:
         row["natural"] = natural({"estimate": row["att"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
+    if sensitivity and control_group == "never_treated":
+        try:
+            nyt = staggered_did(data, unit="org_code", time="period", outcome="y", first_treated="first_treated",
+                                control_group="not_yet_treated", n_placebo=n_placebo,
+                                pretrend_periods=pretrend_periods, seed=seed)
+        except ValueError as exc:
+            out["not_yet_treated_sensitivity"] = {"status": "skipped", "reason": str(exc).splitlines()[0]}
+        else:
+            overall = json_safe(dict(nyt.overall))
+            overall["natural"] = natural(overall)
+            out["not_yet_treated_sensitivity"] = {"status": "ok", "control_group": "not_yet_treated",
+                                                  "overall": overall}
     out.update(
         {
             "measure_id": measure_id,

@@ -52,8 +52,13 @@ class StaggeredDiDResult:
     pretrend: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def overall(self) -> dict[str, float]:
+        """The overall summary: the ``group`` aggregation (each cohort's post-period average, size-weighted)."""
+        return self.group_overall
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary of everything."""
+        """JSON-safe dictionary of everything (``overall`` is the group aggregation)."""
 
         def records(table: pd.DataFrame) -> list[dict[str, Any]]:
             return [{k: json_safe(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
@@ -61,6 +66,7 @@ class StaggeredDiDResult:
         return json_safe(
             {
                 "att_gt": records(self.att_gt),
+                "overall": {"aggregation": "group", **self.group_overall},
                 "simple": self.simple,
                 "group": {"overall": self.group_overall, "by_group": records(self.group)},
                 "event_time": {"overall": self.event_time_overall, "by_event_time": records(self.event_time)},
@@ -294,18 +300,24 @@ def staggered_did(
     covariance). With one site per cohort the test only detects large departures: it guards against gross
     pre-trends, and a high p-value is not evidence that trends were parallel.
 
+    Nothing is dropped silently: a unit whose go-live falls after the last period has no post-period and is
+    excluded (never used as a control); a period a treated unit is missing is dropped for all units (so one
+    missing month does not lose a site), and a control unit with a gap is excluded. ``info`` lists the
+    treated units, the controls, every excluded unit with its reason and the dropped periods. The overall
+    summary is the ``group`` aggregation (:attr:`StaggeredDiDResult.overall`): each site's average effect,
+    then their size-weighted mean, so a site with a longer post-period does not dominate.
+
     Parameters
     ----------
     df:
-        Long table, one row per unit and time; a balanced panel is used (units missing any period are
-        dropped and listed in ``info``).
+        Long table, one row per unit and time; a balanced panel is used (see above).
     unit, time, outcome:
         Column names. ``time`` holds integer period numbers or month-start Timestamps (converted to month
         numbers for the library and back for the output).
     first_treated:
         Column with each unit's first treated period (same type as ``time``; constant within a unit), and
-        0, NaN or NaT for units never treated. Units first treated after the last period count as never
-        treated, as in R ``did``.
+        0, NaN or NaT for units never treated. Units first treated after the last period are excluded
+        (unlike R ``did``, which counts them as never treated).
     control_group:
         ``"never_treated"`` (needs at least :data:`MIN_NEVER_TREATED` such units) or ``"not_yet_treated"``.
     base_period:
@@ -367,17 +379,38 @@ def staggered_did(
     per_unit = data.groupby(unit)["g"].nunique()
     if (per_unit > 1).any():
         raise ValueError(f"first_treated varies within unit(s) {list(per_unit[per_unit > 1].index[:5])}")
+    excluded: dict[str, str] = {}
+    # A unit whose go-live falls after the data end has no post-period: it is excluded, never a control
+    # (R did would recode it as never treated, making a site that changed its service a comparator).
+    data = data[np.isfinite(data["y"])]
     t_last = int(data["t"].max())
-    data.loc[data["g"] > t_last, "g"] = 0
+    late = data.loc[data["g"] > t_last, unit].unique()
+    for u in late:
+        go = json_safe(label(int(data.loc[data[unit] == u, "g"].iloc[0])))
+        excluded[str(u)] = f"go-live {go} is after the data end (no post-period)"
+    data = data[~data[unit].isin(late)]
     if (data.loc[data["g"] > 0, "g"] <= int(data["t"].min())).any():
         raise ValueError("a unit is treated from the first period, so it has no pre-treatment period")
 
-    # Balanced panel: a unit missing a period (or with a non-finite outcome) is dropped whole, because the
-    # 2x2 comparisons must use the same units before and after.
-    data = data[np.isfinite(data["y"])]
+    # Balanced panel. A period a treated unit is missing (a gap, or a month left out as an outlier) is
+    # dropped for every unit, so that one missing month does not drop a site; a treated unit left without a
+    # period after go-live is then excluded. A control unit with a gap is excluded. Every exclusion is listed.
+    all_t = np.sort(data["t"].unique())
+    treated_units = data.loc[data["g"] > 0, unit].unique()
+    gap_periods: set[int] = set()
+    for u in treated_units:
+        gap_periods |= set(all_t) - set(data.loc[data[unit] == u, "t"])
+    data = data[~data["t"].isin(gap_periods)]
+    for u in treated_units:
+        rows = data[data[unit] == u]
+        if not (rows["t"] >= rows["g"]).any():
+            excluded[str(u)] = "no period after go-live once the periods it is missing are left out"
+    data = data[~data[unit].isin([u for u in treated_units if str(u) in excluded])]
     n_t = data["t"].nunique()
     counts = data.groupby(unit)["t"].nunique()
     incomplete = sorted(str(u) for u in counts[counts < n_t].index)
+    for u in incomplete:
+        excluded[u] = f"missing in {n_t - int(counts[u])} of {n_t} periods (a control must be complete)"
     data = data[data[unit].isin(counts[counts == n_t].index)].copy()
     units = sorted(data[unit].unique(), key=str)
     data["id"] = data[unit].map({u: i + 1 for i, u in enumerate(units)}).astype(np.int64)
@@ -531,7 +564,12 @@ def staggered_did(
         "n_units": len(units),
         "n_never_treated": n_never,
         "cohorts": {str(json_safe(label(c))): [str(units[i]) for i in np.flatnonzero(unit_g == c)] for c in sizes},
+        "treated_units": {str(units[i]): json_safe(label(unit_g[i])) for i in treated_ids},
+        "control_units": [str(units[i]) for i in np.flatnonzero(unit_g == 0)],
+        "excluded_units": excluded,
+        "dropped_periods": [json_safe(label(t)) for t in sorted(gap_periods)],
         "dropped_incomplete_units": incomplete,
+        "overall_aggregation": "group",
         "inference": "placebo-in-space" if use_placebo else "analytic (influence function)",
         "n_placebo": 0 if draws_att is None else int(draws_att.shape[0]),
         "placebo_exact": exact,
