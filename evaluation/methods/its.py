@@ -54,11 +54,13 @@ __all__ = [
     "Estimate",
     "ITSResult",
     "covid_sensitivity",
+    "covid_window",
     "default_hac_maxlags",
     "diagnostics",
     "fit_ar1_pseudo_likelihood",
     "fit_its",
     "placebo_its",
+    "segmented_design",
 ]
 
 _FAMILIES: dict[str, tuple[str, str]] = {
@@ -81,7 +83,7 @@ def analysis_facts() -> AnalysisFacts:
     return default_registry().analysis
 
 
-def _covid_window(covid: tuple[str, str] | str | None) -> tuple[str, str] | None:
+def covid_window(covid: tuple[str, str] | str | None) -> tuple[str, str] | None:
     """``"default"`` -> the registry's COVID-19 window; a (start, end) pair or None as given."""
     if isinstance(covid, str):
         if covid != "default":
@@ -287,13 +289,16 @@ def _prepare(
     return df, log_offset
 
 
-def _design(
+def segmented_design(
     df: pd.DataFrame,
     intervention: pd.Timestamp,
     covid: tuple[str, str] | None,
     harmonics: int,
     slope_change: bool,
 ) -> pd.DataFrame:
+    """The segmented-regression design for ``df["period"]`` (month starts, sorted): ``const``, ``time``
+    (months from the first, gaps kept), ``post``, ``slope`` (1 in the go-live month; with ``slope_change``),
+    ``sin{k}``/``cos{k}`` of the calendar month and ``covid`` (when the window splits the series)."""
     first = df["period"].iloc[0]
     # Months elapsed (not row number) so that gaps in the series keep their true spacing.
     time = _months_between(df["period"], first).to_numpy() + 1
@@ -323,6 +328,9 @@ def _design(
         if 0 < flag.sum() < len(flag):
             cols["covid"] = flag
     return pd.DataFrame(cols, index=df.index)
+
+
+_design = segmented_design
 
 
 def lag1_autocorrelation(resid: np.ndarray, periods: pd.Series) -> float:
@@ -712,7 +720,7 @@ def fit_its(
     if hac_maxlags is not None and hac_maxlags < 0:
         raise ValueError(f"hac_maxlags must be >= 0, got {hac_maxlags}")
 
-    covid = _covid_window(covid)
+    covid = covid_window(covid)
     facts = analysis_facts().its
     min_pre, min_post = facts.min_pre_months, facts.min_post_months
     go_live = pd.Timestamp(intervention).to_period("M").to_timestamp()
