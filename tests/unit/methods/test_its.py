@@ -464,8 +464,13 @@ def test_to_dict_is_json_safe() -> None:
         "counterfactual",
         "cf_low",
         "cf_high",
+        "cf_pred_low",
+        "cf_pred_high",
         "post",
     }
+    # The prediction band (a month's value had nothing changed) contains the mean's confidence band.
+    assert (res.frame["cf_pred_low"] <= res.frame["cf_low"]).all()
+    assert (res.frame["cf_pred_high"] >= res.frame["cf_high"]).all()
 
 
 # --------------------------------------------------------------------------------------------------
