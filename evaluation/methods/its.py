@@ -1027,9 +1027,9 @@ def covid_sensitivity(
 
     Returns a JSON-safe dict: ``window`` (start, end), ``main`` and ``covid_excluded``, each with
     ``description``, ``n_months``, ``scale``, ``step`` and ``slope`` (:meth:`Estimate.to_dict`, slope
-    None without a slope term); ``covid_excluded`` also has ``n_excluded``. If the reduced series
-    cannot be fitted (e.g. too few months remain before go-live), ``covid_excluded`` is None and
-    ``note`` gives the reason.
+    None without a slope term) and ``primary`` (:meth:`PrimaryEstimand.to_dict`); ``covid_excluded`` also
+    has ``n_excluded``. If the reduced series cannot be fitted (e.g. too few months remain before go-live),
+    ``covid_excluded`` is None and ``note`` gives the reason.
     """
     window = analysis_facts().covid.months if window is None else window
     start, end = (pd.Timestamp(d).to_period("M").to_timestamp() for d in window)
@@ -1045,6 +1045,7 @@ def covid_sensitivity(
             "scale": res.scale,
             "step": res.step.to_dict(),
             "slope": None if res.slope is None else res.slope.to_dict(),
+            "primary": res.primary_estimand().to_dict(),
         }
 
     covid_term = "covid" in main.params

@@ -123,3 +123,13 @@ def test_rate_primary_estimand_covers_the_truth_and_prediction_band_holds_new_mo
     assert 0.88 <= covered / reps <= 0.995
     assert 0.001 <= outside_pi / post_months <= 0.10
     assert outside_ci / post_months > 0.15
+
+
+def test_covid_sensitivity_reports_the_primary_estimand_of_both_models() -> None:
+    from evaluation.methods.its import covid_sensitivity
+
+    s = _count_series(72, 48, 0.85, 1.0, seed=6)
+    out = covid_sensitivity(s, intervention=s["period"].iloc[48], value_type="count")
+    main = fit_its(s, intervention=s["period"].iloc[48], value_type="count").primary_estimand()
+    assert out["main"]["primary"]["relative"]["estimate"] == pytest.approx(main.relative.estimate)
+    assert out["covid_excluded"]["primary"]["months"] == 12
