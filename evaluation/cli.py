@@ -1,4 +1,4 @@
-"""Command line: ``evaluation synth | run | assemble | validate | simulate | check-disclosure``.
+"""Command line: ``evaluation synth | run | assemble | sites | validate | simulate | check-disclosure``.
 
 Errors are one line on stderr (file, row, column and what was expected where they apply) with exit
 status 2; a failed notebook gives exit status 1 after the other notebooks have run. Set
@@ -12,8 +12,18 @@ import os
 import sys
 from pathlib import Path
 
+from evaluation.paths import BUILD_DIR
+
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    if args.records:
+        from evaluation.demo.records import generate_records
+
+        truth = generate_records(args.out, seed=args.seed, organisations=args.organisations, fmt=args.records)
+        n = sum(truth["records"]["referrals"].values())
+        print(f"wrote record-level MHSDS tables ({args.records}, {n:,} referrals, seed {args.seed}) "
+              f"to {Path(args.out)}")
+        return 0
     from evaluation.demo.generator import generate
 
     truth = generate(args.out, seed=args.seed, organisations=args.organisations)
@@ -44,32 +54,73 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ok = len(summary.outcomes) - len(summary.failed)
     hits = len(summary.outcomes) - len(summary.executed)
     shard = f", shard {summary.shard}" if summary.shard else ""
+    build = Path(summary.parameters.get("build_dir", "build"))
     print(f"{ok} of {len(summary.outcomes)} notebooks succeeded, {hits} from the cache "
           f"({summary.data_source} data: {summary.data_dir}{shard})")
+    print(f"results: {build / 'results'}  notebooks: {build / 'notebooks'}  manifest: {build / 'run_manifest.json'}")
+    print(f"next: evaluation assemble --build-dir {build} && sphinx-build -W -b html docs docs/_build/html "
+          "(or nox -s site -- <the same options>)")
+    data = f" --data-dir {args.data_dir}" if args.data_dir else ""
     for o in summary.failed:
-        print(f"FAILED {o.site} / {o.domain}: {o.error} (executed copy: {o.notebook})", file=sys.stderr)
+        again = ("evaluation run" + data if o.site == "all"
+                 else f"evaluation run --site {o.site} --domain {o.domain}{data}")
+        print(f"FAILED {o.site} / {o.domain}: {o.error} (executed copy: {o.notebook}; re-run just this: {again})",
+              file=sys.stderr)
     return 1 if summary.failed else 0
 
 
 def _cmd_assemble(args: argparse.Namespace) -> int:
+    from evaluation.pipeline.lifetime import BuildLock
+    from evaluation.pipeline.manifest import published_run
+    from evaluation.pipeline.parameters import check_build_dir
     from evaluation.publish.pages import assemble
 
+    build = check_build_dir(args.build_dir, BUILD_DIR)
     if args.shard_dir:
         from evaluation.pipeline.runner import merge_shards
 
-        merged = merge_shards(args.shard_dir, args.build_dir, progress=not args.quiet)
-        print(f"gathered {len(merged.outcomes)} notebooks from {len(args.shard_dir)} shards into {args.build_dir}")
+        merged = merge_shards(args.shard_dir, build, progress=not args.quiet)
+        print(f"gathered {len(merged.outcomes)} notebooks from {len(args.shard_dir)} shards into {build}")
         for o in merged.failed:
             print(f"FAILED {o.site} / {o.domain}: {o.error}", file=sys.stderr)
-    info = assemble(build_dir=args.build_dir, docs_dir=args.docs_dir)
-    print(f"assembled site sources for {info['n_notebooks']} notebooks in {info['generated']}")
+    with BuildLock(build):  # no run may rewrite results while they are being read
+        run = published_run(build)
+        info = assemble(build_dir=build, docs_dir=args.docs_dir, run=run)
+    print(f"assembled site sources for {info['n_notebooks']} notebooks in {info['generated']} "
+          f"({info['data_source']} data, from {build / 'run_manifest.json'})")
+    for o in run["outcomes"]:
+        if not o["ok"]:
+            print(f"shown as failed: {o['site']} / {o['domain']}: {o['error']}", file=sys.stderr)
+    return 0
+
+
+def _cmd_sites(args: argparse.Namespace) -> int:
+    from evaluation.dictionary.registry import ORG_SITE_PREFIX, default_registry
+
+    registry = default_registry()
+    print("sites (--site):")
+    for site in registry.sites:
+        print(f"  {site.id:<18} {site.name} ({site.ods_code}), go-live {site.intervention_date:%Y-%m}")
+    print(f"  {'all':<18} every mental health provider in the data")
+    print(f"  {ORG_SITE_PREFIX + '<ODS code>':<18} any organisation in the data, e.g. {ORG_SITE_PREFIX}RX4 "
+          "(any case; needs --intervention-date)")
+    print("domains (--domain) and their measures:")
+    for domain in registry.domains:
+        print(f"  {domain.id:<18} {domain.name}")
+        for m in registry.measures_for(domain.id):
+            head = " (headline)" if m.headline else ""
+            print(f"    {m.id:<16} {m.name}{head}")
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evaluation.sources.folder_check import validate
+    import tempfile
 
-    return validate(args.data_dir)
+    from evaluation.sources.folder_check import validate
+    from evaluation.sources.folders import one_folder
+
+    with tempfile.TemporaryDirectory(prefix="evaluation-validate-") as tmp:
+        return validate(one_folder(args.data_dir, Path(tmp) / "data"))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -99,60 +150,121 @@ def _cmd_check_disclosure(args: argparse.Namespace) -> int:
     return 1 if report.violations else 0
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help that keeps the examples' line breaks and shows each option's default (options whose help says
+    what their default means, and switches, say it in words)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _sub(sub, name: str, help_text: str, description: str, *examples: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=description, epilog=_examples(*examples),
+                          formatter_class=_Help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    p = argparse.ArgumentParser(prog="evaluation", description="Community mental health evaluation workbook")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="evaluation", formatter_class=_Help,
+        description="Community mental health transformation evaluation workbook: run the analyses per site, "
+                    "build the site, check data folders and disclosure.",
+        epilog=_examples("evaluation sites", "evaluation run --site dorset --domain crisis_demand",
+                         "evaluation validate --data-dir my_extracts"))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    default_build = str(BUILD_DIR)
 
-    s = sub.add_parser("synth", help="write the synthetic demonstration data (published layouts + truth.json)")
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--seed", type=int, default=20240401)
+    s = _sub(sub, "synth", "write the synthetic demonstration data",
+             "Write the synthetic demonstration data in the published layouts, with truth.json (the effects put "
+             "in).", "evaluation synth --out build/data/synthetic", "evaluation synth --out /tmp/demo --seed 7")
+    s.add_argument("--out", required=True, help="output folder (created if missing)")
+    s.add_argument("--seed", type=int, default=20240401, help="random seed (same seed, same files)")
     s.add_argument("--organisations", type=int, default=24, help="organisations in all, the four sites included")
+    s.add_argument("--records", nargs="?", const="parquet", choices=["parquet", "csv"], default=None,
+                   help="write record-level MHSDS tables (Parquet, or csv) that aggregate to the demonstration data")
     s.set_defaults(func=_cmd_synth)
 
-    r = sub.add_parser("run", help="execute the domain notebooks per site with papermill")
-    r.add_argument("--site", action="append",
-                   help="site id (repeatable; default: the four registry sites; 'all': every provider in the data)")
-    r.add_argument("--sites", default=None,
-                   help="comma-separated site ids, or 'all' for every mental health provider in the data")
-    r.add_argument("--domain", action="append", help="domain id (repeatable; default: all)")
-    r.add_argument("--data-dir", default=None, help="folder of input files (default: synthetic demonstration data)")
-    r.add_argument("--intervention-date", default=None, help="override every site's go-live (YYYY-MM)")
-    r.add_argument("--build-dir", default="build")
-    r.add_argument("--jobs", type=int, default=None, help="parallel notebooks (default: one per core)")
-    r.add_argument("--quiet", action="store_true", help="no progress display")
+    r = _sub(sub, "run", "execute the domain notebooks per site (papermill)",
+             "Execute the domain notebooks for each site, in parallel, into the build folder; unchanged notebooks "
+             "come from the cache. Parameters and the data folder are checked before anything starts. The run "
+             "ends by writing run_manifest.json: the site is built from that run only.",
+             "evaluation run --site dorset --domain crisis_demand",
+             "evaluation run --site org_RX4 --data-dir my_extracts --intervention-date 2022-04",
+             "evaluation run --data-dir ../shared/data/real --jobs 2")
+    r.add_argument("--site", action="append", metavar="SITE",
+                   help="site id, repeatable: a registry site (see `evaluation sites`), 'all' for every provider "
+                        "in the data, or org_<ODS code> in any case (default: the four registry sites)")
+    r.add_argument("--sites", default=None, help="comma-separated site ids, added to --site (default: none)")
+    r.add_argument("--domain", action="append", metavar="DOMAIN",
+                   help="domain id, repeatable (default: every domain; see `evaluation sites`)")
+    r.add_argument("--data-dir", default=None, action="append",
+                   help="folder of input files: published NHS files and/or the local templates; give it more "
+                        "than once to read several folders together (default: the synthetic demonstration data, "
+                        "generated into the build folder)")
+    r.add_argument("--intervention-date", default=None, metavar="YYYY-MM",
+                   help="go-live set by the analyst for every site (default: each site's date in the registry)")
+    r.add_argument("--build-dir", default=default_build,
+                   help="where results, executed notebooks, figures and the cache go")
+    r.add_argument("--jobs", type=int, default=None, help="notebooks run side by side (default: one per core)")
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress lines (default: a line when each notebook starts and ends)")
     r.add_argument("--keep-outliers", action="store_true",
                    help="fit models with months flagged as data-quality outliers (default: leave them out)")
     r.add_argument("--comparator-min-coverage", type=float, default=0.8,
-                   help="comparators need values in this share of the site's months (default 0.8)")
-    r.add_argument("--force", action="store_true", help="re-execute every notebook, ignoring the cache")
+                   help="comparators need values in this share of the site's months")
+    r.add_argument("--force", action="store_true",
+                   help="re-execute every notebook, ignoring the cache (default: only what changed)")
     r.add_argument("--shard", default=None, metavar="K/N",
-                   help="run only the K-th of N deterministic slices of the notebooks (gather with assemble)")
+                   help="run only the K-th of N deterministic slices of the notebooks, gathered with assemble "
+                        "(default: all of them)")
     r.set_defaults(func=_cmd_run)
 
-    a = sub.add_parser("assemble", help="write the Sphinx sources for the executed notebooks and results")
-    a.add_argument("--build-dir", default="build")
-    a.add_argument("--docs-dir", default="docs")
+    a = _sub(sub, "assemble", "write the site's sources from the last finished run",
+             "Write docs/_generated from the build folder's run manifest: exactly the analyses of the last "
+             "finished run; one that failed, or whose files changed since, is shown as failed with its reason.",
+             "evaluation assemble", "evaluation assemble --build-dir /tmp/b && sphinx-build -W -b html docs out",
+             "evaluation assemble --build-dir merged --shard-dir b1 --shard-dir b2")
+    a.add_argument("--build-dir", default=default_build, help="the build folder a run wrote")
+    a.add_argument("--docs-dir", default="docs", help="the Sphinx source folder (its _generated/ is rewritten)")
     a.add_argument("--shard-dir", action="append", default=None,
-                   help="build folder of one shard (repeatable): gather them into --build-dir first")
-    a.add_argument("--quiet", action="store_true", help="no progress display")
+                   help="build folder of one shard (repeatable): gather them into --build-dir first "
+                        "(default: none)")
+    a.add_argument("--quiet", action="store_true", help="no progress lines (default: progress shown)")
     a.set_defaults(func=_cmd_assemble)
 
-    m = sub.add_parser("simulate", help="validate the ITS method by simulation (bias, RMSE, coverage, power)")
-    m.add_argument("--replicates", type=int, default=500)
+    t = _sub(sub, "sites", "list site ids, domains and measures",
+             "List the ids that --site and --domain accept, and each domain's measures (headline first).",
+             "evaluation sites", "evaluation sites | grep crisis")
+    t.set_defaults(func=_cmd_sites)
+
+    m = _sub(sub, "simulate", "validate the ITS method by simulation",
+             "Bias, RMSE, coverage and power of the interrupted time series on simulated series.",
+             "evaluation simulate --replicates 50", "evaluation simulate --replicates 500 --jobs 2")
+    m.add_argument("--replicates", type=int, default=500, help="simulated series per scenario")
     m.add_argument("--seed", type=int, default=20261201, help="report seed (the tuning seed is 20240401)")
     m.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
-    m.add_argument("--out", default="build/validation")
-    m.add_argument("--docs-fragment", default=None, help="also write the table here for the site")
+    m.add_argument("--out", default="build/validation", help="folder for simulation.json and simulation.md")
+    m.add_argument("--docs-fragment", default=None, help="also write the table here for the site (default: not)")
     m.set_defaults(func=_cmd_simulate)
 
-    v = sub.add_parser("validate", help="check a data folder: layouts, periods, coverage, data quality")
-    v.add_argument("--data-dir", required=True)
+    v = _sub(sub, "validate", "check a data folder",
+             "Check a data folder before a run: every file's layout, periods, coverage and data quality.",
+             "evaluation validate --data-dir my_extracts", "evaluation validate --data-dir ../shared/data/real")
+    v.add_argument("--data-dir", required=True, action="append",
+                   help="the folder of input files to check; give it more than once to check several together")
     v.set_defaults(func=_cmd_validate)
 
-    c = sub.add_parser("check-disclosure",
-                       help="fail if a built page (HTML) or download (CSV) publishes a count that breaks the "
-                            "disclosure rule (data_dictionary/disclosure.yaml)")
+    c = _sub(sub, "check-disclosure", "check built pages and downloads against the disclosure rule",
+             "Fail if a built page or download publishes a count that breaks the disclosure rule "
+             "(data_dictionary/disclosure.yaml).",
+             "evaluation check-disclosure docs/_build/html", "evaluation check-disclosure results.csv")
     c.add_argument("paths", nargs="+", metavar="PATH", help="built site folder(s) or single files to check")
     c.set_defaults(func=_cmd_check_disclosure)
     return p

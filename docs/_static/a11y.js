@@ -74,7 +74,30 @@
     }).observe(main, { subtree: true, attributes: true, attributeFilter: ["tabindex"] });
   }
 
+  /* A table wider than its container gets a visible cue: an edge shadow (nhs.css .is-overflowing) and a
+     one-line note before it, so nobody misses the columns on the right. Re-checked when the window resizes. */
+  var OVERFLOW = ".table-scroll, .pst-scrollable-table-container";
+
+  function markOverflow() {
+    document.querySelectorAll(OVERFLOW).forEach(function (box) {
+      var over = box.scrollWidth > box.clientWidth + 1;
+      box.classList.toggle("is-overflowing", over);
+      var cue = box.previousElementSibling;
+      var hasCue = cue && cue.classList && cue.classList.contains("scroll-cue");
+      if (over && !hasCue) {
+        var note = document.createElement("p");
+        note.className = "scroll-cue";
+        note.textContent = "This table is wider than the page: scroll sideways to see every column.";
+        box.parentNode.insertBefore(note, box);
+      } else if (!over && hasCue) {
+        cue.remove();
+      }
+    });
+  }
+
   function repair() {
+    markOverflow();
+    window.addEventListener("resize", markOverflow);
     nameNavToggles();
     nameSearchButtons();
     watchScrollable();

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.demo.four_week_wait import FOUR_WEEK_MEASURES, four_week_months, write_four_week_wait
 from evaluation.dictionary.registry import Measure, Registry, default_registry
 
 __all__ = ["GENERATOR_VERSION", "MEASURE_MODELS", "RECEIVED_MODEL", "SeriesModel", "generate", "known_effects"]
@@ -287,6 +288,8 @@ def generate(
     quirks += _write_sickness(out / _FILES[_SICKNESS], registry, orgs, grid, seed, workforce, primary)
     _write_local(out / _FILES[_REFERRALS], _REFERRALS, registry, orgs, grid, seed, workforce, primary)
     _write_local(out / _FILES[_WORKFORCE], _WORKFORCE, registry, orgs, grid, seed, workforce, primary)
+    write_four_week_wait(out, registry, [(o.code, o.name, o.size) for o in orgs],
+                         four_week_months(first, last, registry), seed)
     renamed = [o for o in orgs if o.former_name]
     for o in renamed:
         quirks.append(
@@ -624,7 +627,8 @@ def _provisional(final: int, rng: np.random.Generator) -> int:
 
 def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int,
                  primary: dict[str, dict[str, Any]] | None = None) -> list[dict]:
-    measures = [m for m in registry.measures if m.layout == _MHSDS]
+    # The 4-week-wait measures have their own supplementary files (evaluation.demo.four_week_wait).
+    measures = [m for m in registry.measures if m.layout == _MHSDS and m.source_measure_id not in FOUR_WEEK_MEASURES]
     for m in measures:
         if m.value_type != "count" or m.period_type not in ("month", "rolling_12_months"):
             raise ValueError(f"measure {m.id}: only monthly or rolling 12-month counts can be generated")
@@ -689,7 +693,8 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                         value = _provisional(value, prov_rng)
                     else:
                         written[i] = value
-                    add(org.code, desc, breakdown, m.id, _mhsds_name(m, month), p_start, p_end, status, value)
+                    add(org.code, desc, breakdown, m.source_measure_id, _mhsds_name(m, month), p_start, p_end,
+                        status, value)
                     if m.id == _ENGLAND_MEASURE:
                         england[(i, status)] = england.get((i, status), 0) + value
             if m.id == _QUARTERLY_MEASURE[0]:
@@ -700,7 +705,7 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                         org.code,
                         desc,
                         breakdown,
-                        m.id,
+                        m.source_measure_id,
                         _QUARTERLY_MEASURE[1],
                         obs[lo],
                         _month_end(obs[hi]),
@@ -715,7 +720,7 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                 "England",
                 "England",
                 "England",
-                m.id,
+                m.source_measure_id,
                 _mhsds_name(m, obs[i]),
                 obs[i],
                 _month_end(obs[i]),

@@ -60,7 +60,7 @@ from scipy.signal import lfilter
 from evaluation.demo.generator import MEASURE_MODELS, RECEIVED_MODEL, known_effects
 from evaluation.dictionary.registry import default_registry
 from evaluation.methods.its import fit_its
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 __all__ = [
     "ACCEPTANCE",

@@ -33,6 +33,16 @@ class Milestone(_Strict):
     source: str = Field(min_length=3)
 
 
+class CatchmentArea(_Strict):
+    """A local authority in a site's catchment (ONS code), for population denominators."""
+
+    code: str = Field(pattern=r"^[EWSN]\d{8}$")
+    name: str
+    #: Absorbed into another area on this date (e.g. the April 2023 reorganisation); its population is then
+    #: carried forward from the last published year.
+    abolished: dt.date | None = None
+
+
 class Site(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
@@ -48,6 +58,7 @@ class Site(_Strict):
     intervention_reasoning: str = Field(min_length=10)
     milestones: list[Milestone] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
+    catchment: list[CatchmentArea] = Field(default_factory=list)
 
     @field_validator("intervention_date")
     @classmethod
@@ -80,6 +91,7 @@ class ITSFacts(_Strict):
     placebo_min_pre_months: int = Field(ge=3)
     placebo_min_post_months: int = Field(ge=1)
     early_days_months: int = Field(ge=1)
+    max_zero_share: float = Field(ge=0, lt=1)
     primary_horizon_months: int = Field(ge=1)
     golive_shift_months: tuple[int, ...]
     phase_in_months: int = Field(ge=1)
@@ -104,12 +116,21 @@ class ComparatorFacts(_Strict):
     placebo_rmspe_cutoff: float = Field(gt=1)
 
 
+class QualityFacts(_Strict):
+    min_national_orgs: int = Field(ge=3)
+    level_shift_window: int = Field(ge=3)
+    level_shift_min_change: float = Field(gt=0)
+    level_shift_min_score: float = Field(gt=0)
+    national_peak_share: float = Field(gt=0, le=1)
+
+
 class AnalysisFacts(_Strict):
     """``data_dictionary/analysis.yaml``: the windows, minimums and rules the methods use."""
 
     covid: CovidWindow
     its: ITSFacts
     comparators: ComparatorFacts
+    quality: QualityFacts
 
 
 class DemonstrationEffect(_Strict):
@@ -129,6 +150,7 @@ class Domain(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z_]*$")
     name: str
     question: str
+    plain_name: str = Field(min_length=3, description="the domain in easy words (easy-read pages)")
 
 
 class Measure(_Strict):
@@ -148,6 +170,11 @@ class Measure(_Strict):
     source_measure_id: str
     layout: str
     odds_event: str | None = None
+    #: First and last months the publisher published the measure (None: still published / from the start).
+    first_period: dt.date | None = None
+    last_period: dt.date | None = None
+    #: Where the measure is published, when not in the file an evaluator would first look at.
+    availability: str | None = None
 
     @model_validator(mode="after")
     def _denominator_matches_type(self) -> Measure:
@@ -174,6 +201,8 @@ class Layout(_Strict):
     description: str
     file_types: list[str]
     columns: list[LayoutColumn]
+    #: "local" for the templates a provider fills in from its own records, else a national publication.
+    source_kind: Literal["published", "local"] = "published"
 
     @property
     def required_columns(self) -> list[str]:
@@ -349,8 +378,9 @@ def organisation_site_id(ods_code: str) -> str:
 
 
 def organisation_code(site_id: str) -> str | None:
-    """The ODS code in an ``org_<code>`` site id, or None for any other id."""
-    m = re.fullmatch(ORG_SITE_PREFIX + r"([a-z0-9]{3,5})", site_id)
+    """The ODS code in an ``org_<code>`` site id (any case: ``org_RX4`` and ``org_rx4`` are one site), or None
+    for any other id."""
+    m = re.fullmatch(ORG_SITE_PREFIX + r"([a-z0-9]{3,5})", site_id, flags=re.IGNORECASE)
     return m.group(1).upper() if m else None
 
 

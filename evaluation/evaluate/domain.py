@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from evaluation.dictionary.registry import NO_GO_LIVE, Measure, Registry, Site, default_registry
+from evaluation.dictionary.months import parse_month
+from evaluation.dictionary.registry import NO_GO_LIVE, AnalysisFacts, Measure, Registry, Site, default_registry
 from evaluation.panel.frame import monthly_series
 
 
@@ -71,44 +73,23 @@ def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
             raise ValueError(f"site {site.id} has no go-live date in the registry; give one with "
                              "--intervention-date YYYY-MM")
         return site.intervention_date
-    if isinstance(value, dt.date):
-        day = value
-    else:
-        text = str(value).strip()
-        try:
-            day = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
-        except ValueError:
-            raise ValueError(f"intervention_date {value!r} is not a date; expected YYYY-MM or YYYY-MM-DD") from None
-    return day.replace(day=1)
+    return parse_month(value)
 
 
-def evaluate_measure(
-    measure: Measure,
-    series: pd.DataFrame,
-    intervention: dt.date,
-    *,
-    offset: float | None = None,
-    keep_outliers: bool = False,
-) -> MeasureEvaluation:
-    """SPC and (for measures analysed by ITS) a segmented regression for one site's series.
+def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.date) -> MeasureEvaluation:
+    """The SPC (XmR) chart of one site's series, limits from the pre-go-live baseline carried forward (recalculated
+    only after a sustained shift), with the data's caveats.
 
-    Months flagged as data-quality outliers (see :mod:`evaluation.panel.quality`) stay on the charts but are
-    left out of the model fit unless ``keep_outliers`` is true.
+    The result is ``descriptive`` (or ``not_in_data``) until :func:`fit_measure` fits the time series model.
     """
-    from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
     from evaluation.methods.spc import xmr
-    from evaluation.panel.quality import exclude_outliers
 
-    facts = default_registry().analysis
-    min_pre, min_post = facts.its.min_pre_months, facts.its.min_post_months
     if series.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="not in these files")
     usable = series[series["value"].notna()]
     if usable.empty:
         return MeasureEvaluation(measure, "not_in_data", reason="every value suppressed or missing", series=series)
     go_live = pd.Timestamp(intervention)
-    n_pre = int((usable["period"] < go_live).sum())
-    n_post = int((usable["period"] >= go_live).sum())
     pre_len = int((series["period"] < go_live).sum())
     chart = xmr(
         series["value"].to_numpy(dtype=float),
@@ -123,8 +104,9 @@ def evaluate_measure(
     n_provisional = int((series["status"] == "provisional").sum())
     if n_provisional:
         caveats.append(f"{n_provisional} month(s) are provisional figures that may be revised.")
-    result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart, n_pre=n_pre, n_post=n_post,
-                               caveats=caveats)
+    result = MeasureEvaluation(measure, "descriptive", series=series, xmr=chart,
+                               n_pre=int((usable["period"] < go_live).sum()),
+                               n_post=int((usable["period"] >= go_live).sum()), caveats=caveats)
     if measure.analysis != "its":
         result.reason = (
             "described only: each value covers the 12 months to date and overlaps the previous 11, so a step at "
@@ -133,12 +115,40 @@ def evaluate_measure(
         result.caveats.append(
             "Each point overlaps the previous 11 months, so runs and trends on the chart are expected and are "
             "not special cause on their own.")
-        return result
-    if n_pre < min_pre or n_post < min_post:
+    return result
+
+
+def fit_measure(
+    result: MeasureEvaluation,
+    intervention: dt.date,
+    *,
+    offset: float | None = None,
+    keep_outliers: bool = False,
+    analysis: AnalysisFacts | None = None,
+) -> MeasureEvaluation:
+    """The segmented regression (with placebo dates and the COVID-19 sensitivity) of a described measure
+    analysed by ITS; ``result`` is updated and returned (other measures are returned unchanged).
+
+    Months flagged as data-quality outliers (see :mod:`evaluation.panel.quality`) stay on the charts but are
+    left out of the model fit unless ``keep_outliers`` is true. The minimum months and the COVID-19 window are
+    the data dictionary's (``analysis``, default: the registry's ``analysis.yaml``).
+    """
+    from evaluation.methods.its import covid_sensitivity, fit_its, placebo_its
+    from evaluation.panel.quality import exclude_outliers
+
+    if result.status != "descriptive" or result.xmr is None or result.measure.analysis != "its":
+        return result  # nothing to model, or fitted already
+    measure = result.measure
+    analysis = analysis or default_registry().analysis
+    facts = analysis.its
+    go_live = pd.Timestamp(intervention)
+    usable = result.series[result.series["value"].notna()]
+    n_pre, n_post = result.n_pre, result.n_post
+    if n_pre < facts.min_pre_months or n_post < facts.min_post_months:
         result.status = "not_estimable"
         result.reason = (
             f"{n_pre} month(s) before and {n_post} after {go_live:%B %Y} in these files; the time series model "
-            f"needs at least {min_pre} before and {min_post} after"
+            f"needs at least {facts.min_pre_months} before and {facts.min_post_months} after"
         )
         return result
     fit_rows = usable
@@ -152,22 +162,37 @@ def evaluate_measure(
         n_pre = int((fit_rows["period"] < go_live).sum())
         n_post = int((fit_rows["period"] >= go_live).sum())
         result.n_pre, result.n_post = n_pre, n_post
-        if n_pre < min_pre or n_post < min_post:
+        if n_pre < facts.min_pre_months or n_post < facts.min_post_months:
             result.status = "not_estimable"
-            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time "
-                             f"series model needs at least {min_pre} before and {min_post} after")
+            result.reason = (f"{n_pre} usable month(s) before and {n_post} after {go_live:%B %Y}; the time series "
+                             f"model needs at least {facts.min_pre_months} before and {facts.min_post_months} after")
             return result
+    degenerate = degenerate_series_reason(fit_rows, go_live)
+    if degenerate:
+        result.status, result.reason = "not_estimable", degenerate
+        return result
     fit_frame = fit_rows[["period", "numerator", "denominator", "value"]]
     exposure = None if offset is None else pd.Series(float(offset), index=fit_frame.index)
-    result.its = fit_its(
-        fit_frame,
-        intervention=go_live,
-        value_type=measure.value_type,
-        covid=facts.covid.months,
-        offset=exposure,
-    )
+    try:
+        its = fit_its(
+            fit_frame,
+            intervention=go_live,
+            value_type=measure.value_type,
+            covid=analysis.covid.months,
+            offset=exposure,
+        )
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        result.status, result.reason = "not_estimable", f"the time series model could not be fitted ({exc})"
+        return result
+    step = [its.step.estimate, its.step.ci_low, its.step.ci_high]
+    if not np.isfinite(np.asarray(step, dtype=float)).all():
+        # Never report a NaN or infinite estimate as a finding.
+        result.status = "not_estimable"
+        result.reason = "the time series model gave no finite estimate of the change at go-live from this series"
+        return result
+    result.its = its
+    result.primary = its.primary_estimand()
     result.status = "ok"
-    result.primary = result.its.primary_estimand()
     # Robustness: in-time placebo dates (pre-period only) and the model with the COVID-19 months left out.
     try:
         placebo = placebo_its(fit_frame, intervention=go_live, value_type=measure.value_type)
@@ -178,48 +203,56 @@ def evaluate_measure(
         result.covid_sensitivity = covid_sensitivity(fit_frame, intervention=go_live, value_type=measure.value_type)
     except ValueError as exc:
         result.caveats.append(f"The COVID-19 sensitivity analysis could not be run: {exc}.")
-    if n_post < facts.its.early_days_months:
+    if n_post < facts.early_days_months:
         result.caveats.append(f"Only {n_post} months after go-live: early days for judging a lasting change.")
     return result
 
 
-def evaluate_domain(
-    registry: Registry,
-    panel: pd.DataFrame,
-    site_id: str,
-    domain_id: str,
-    *,
-    intervention_date: str | dt.date | None = None,
-    data_source: str = "synthetic",
-    keep_outliers: bool = False,
-    comparative: bool = True,
-    min_coverage: float = 0.8,
-) -> DomainEvaluation:
-    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel.
+def degenerate_series_reason(rows: pd.DataFrame, go_live: pd.Timestamp) -> str:
+    """Why a series cannot give a time series estimate although it has enough months ("" when it can): every
+    month zero, only zeros before or after go-live, more than ``its.max_zero_share`` of months zero
+    (``data_dictionary/analysis.yaml``), or one value throughout."""
+    from evaluation.dictionary.registry import default_registry
 
-    The headline measure (the designated one, or the first that could be estimated) is also compared with
-    the comparator pool (:func:`evaluation.evaluate.comparators.comparator_pool`) by comparative ITS and synthetic
-    control, unless ``comparative`` is false.
-    """
+    values = rows["value"].to_numpy(dtype=float)
+    before = values[(rows["period"] < go_live).to_numpy()]
+    after = values[(rows["period"] >= go_live).to_numpy()]
+    zeros = int((values == 0).sum())
+    limit = default_registry().analysis.its.max_zero_share
+    if zeros == len(values):
+        return f"every one of the {len(values)} months is zero, so there is no change to estimate"
+    if (before == 0).all() or (after == 0).all():
+        side = "before" if (before == 0).all() else "after"
+        return f"every month {side} go-live is zero, so the change at go-live would be infinite"
+    if zeros > limit * len(values):
+        return (f"{zeros} of {len(values)} months are zero (more than {limit:.0%}), too few events for the time "
+                "series model to give a meaningful estimate")
+    if np.unique(values).size == 1:
+        return f"the value is {values[0]:g} in every month, so there is no variation to model"
+    return ""
+
+
+def describe_domain(registry: Registry, panel: pd.DataFrame, site_id: str, domain_id: str, *,
+                    intervention_date: str | dt.date | None = None, data_source: str = "synthetic") -> DomainEvaluation:
+    """Every measure of ``domain_id`` at ``site_id`` described by its SPC chart (no models yet)."""
     site = registry.site(site_id)
     domain = registry.domain(domain_id)
     intervention = parse_intervention(intervention_date, site)
-    results = []
-    for measure in registry.measures_for(domain_id):
-        series = monthly_series(panel, site.ods_code, measure.id, measure.period_type)
-        offset = site.population if measure.value_type == "count" else None
-        results.append(evaluate_measure(measure, series, intervention, offset=offset, keep_outliers=keep_outliers))
-    ev = DomainEvaluation(site, domain.id, domain.name, intervention, data_source, results)
-    head = ev.headline
-    _primary_and_secondary(ev, head, panel, keep_outliers)
-    if comparative and head.status == "ok":
-        head.comparative = compare_with_pool(registry, panel, site, head.measure, intervention,
-                                             keep_outliers=keep_outliers, min_coverage=min_coverage)
+    measures = [describe_measure(m, monthly_series(panel, site.ods_code, m.id, m.period_type), intervention)
+                for m in registry.measures_for(domain_id)]
+    return DomainEvaluation(site, domain.id, domain.name, intervention, data_source, measures)
+
+
+def fit_domain(registry: Registry, ev: DomainEvaluation, *, keep_outliers: bool = False) -> DomainEvaluation:
+    """Fit the time series model of every described measure analysed by ITS (``ev`` is updated and returned)."""
+    for m in ev.measures:
+        offset = ev.site.population if m.measure.value_type == "count" else None
+        fit_measure(m, ev.intervention_date, offset=offset, keep_outliers=keep_outliers, analysis=registry.analysis)
+    _primary_and_secondary(ev, ev.headline, keep_outliers)
     return ev
 
 
-def _primary_and_secondary(ev: DomainEvaluation, head: MeasureEvaluation, panel: pd.DataFrame,
-                           keep_outliers: bool) -> None:
+def _primary_and_secondary(ev: DomainEvaluation, head: MeasureEvaluation, keep_outliers: bool) -> None:
     """Mark the headline primary (with its go-live sensitivity) and Holm-adjust the secondary measures."""
     from evaluation.methods.its_sensitivity import golive_sensitivity
     from evaluation.methods.multiplicity import holm_adjust
@@ -245,21 +278,66 @@ def _primary_and_secondary(ev: DomainEvaluation, head: MeasureEvaluation, panel:
                                                      value_type=head.measure.value_type, offset=exposure)
 
 
+def evaluate_domain(
+    registry: Registry,
+    panel: pd.DataFrame,
+    site_id: str,
+    domain_id: str,
+    *,
+    intervention_date: str | dt.date | None = None,
+    data_source: str = "synthetic",
+    keep_outliers: bool = False,
+    comparative: bool = True,
+    min_coverage: float = 0.8,
+) -> DomainEvaluation:
+    """Evaluate every measure of ``domain_id`` at ``site_id`` from the panel: describe, fit and compare.
+
+    The headline measure (the designated one, or the first that could be estimated) is also compared with
+    the comparator pool (:func:`evaluation.evaluate.comparators.comparator_pool`) by comparative ITS and synthetic
+    control, unless ``comparative`` is false.
+    """
+    ev = describe_domain(registry, panel, site_id, domain_id, intervention_date=intervention_date,
+                         data_source=data_source)
+    fit_domain(registry, ev, keep_outliers=keep_outliers)
+    head = ev.headline
+    if comparative and head.status == "ok":
+        head.comparative = compare_with_pool(registry, panel, ev.site, head.measure, ev.intervention_date,
+                                             keep_outliers=keep_outliers, min_coverage=min_coverage)
+    return ev
+
+
+def evaluate_measure(
+    measure: Measure,
+    series: pd.DataFrame,
+    intervention: dt.date,
+    *,
+    offset: float | None = None,
+    keep_outliers: bool = False,
+    analysis: AnalysisFacts | None = None,
+) -> MeasureEvaluation:
+    """SPC and (for measures analysed by ITS) a segmented regression for one site's series."""
+    return fit_measure(describe_measure(measure, series, intervention), intervention, offset=offset,
+                       keep_outliers=keep_outliers, analysis=analysis)
+
+
 def compare_with_pool(registry: Registry, panel: pd.DataFrame, site: Site, measure: Measure,
                       intervention: dt.date, *, keep_outliers: bool = False, min_coverage: float = 0.8) -> dict:
     """Comparative ITS and synthetic control of one site's measure against the comparator pool."""
-    from evaluation.evaluate.comparators import comparator_pool
+    from evaluation.evaluate.comparators import CMHF_CAVEAT, comparator_pool, describe_pool
     from evaluation.methods.comparative import site_vs_comparators
     from evaluation.panel.quality import OUTLIER_FLAG, has_flag
 
     data = panel if keep_outliers else panel[~has_flag(panel["quality_flags"], OUTLIER_FLAG)]
     pool = comparator_pool(data, registry, measure.id, site.ods_code, min_coverage=min_coverage)
-    min_comparators = registry.analysis.comparators.min_comparators
-    if len(pool) < min_comparators:
+    needed = registry.analysis.comparators.min_comparators
+    if len(pool) < needed:
         return {"status": "skipped", "reason": f"only {len(pool)} comparator organisation(s) with enough data; "
-                f"at least {min_comparators} are needed", "comparators": pool}
+                f"at least {needed} are needed", "comparators": pool,
+                "comparator_list": describe_pool(pool), "caveat": CMHF_CAVEAT}
     out = site_vs_comparators(data[data["measure_id"] == measure.id], measure_id=measure.id, site_org=site.ods_code,
                               comparator_orgs=pool, intervention=pd.Timestamp(intervention),
                               value_type=measure.value_type)
     out["status"] = "ok"
+    out["comparator_list"] = describe_pool(pool)
+    out["caveat"] = CMHF_CAVEAT
     return out

@@ -62,9 +62,9 @@ from evaluation.methods.comparative_common import (
     _natural,
 )
 from evaluation.methods.comparative_its import comparative_its
+from evaluation.methods.plain import json_safe
 from evaluation.methods.staggered_did import StaggeredDiDResult, staggered_did
 from evaluation.methods.synthetic_control import synthetic_control
-from evaluation.results.jsonsafe import json_safe
 
 __all__ = [
     "MIN_NEVER_TREATED",

@@ -23,7 +23,7 @@ from evaluation.methods.comparative_common import (
     _to_time_like,
     _wide,
 )
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 # --- comparative interrupted time series / difference-in-differences ---------------------------------------
 

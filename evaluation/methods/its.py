@@ -46,7 +46,7 @@ from statsmodels.tsa.stattools import acf
 from evaluation.dictionary.registry import AnalysisFacts, default_registry
 from evaluation.methods.its_estimand import ITSModel, PrimaryEstimand, prediction_band, primary_estimand
 from evaluation.methods.its_inference import AR1Fit, ar1_covariance, fit_ar1_pseudo_likelihood
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 __all__ = [
     "EFFECT_HORIZONS",

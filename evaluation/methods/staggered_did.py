@@ -24,7 +24,7 @@ from evaluation.methods.comparative_common import (
     _norm_sf,
     _require_columns,
 )
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 # --- staggered difference-in-differences (Callaway & Sant'Anna) -------------------------------------------
 

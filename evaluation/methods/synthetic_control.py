@@ -27,7 +27,7 @@ import pandas as pd
 
 from evaluation.dictionary.registry import default_registry
 from evaluation.methods.comparative_common import _balanced_donors, _min_months, _to_time_like, _wide
-from evaluation.results.jsonsafe import json_safe
+from evaluation.methods.plain import json_safe
 
 # --- synthetic control -------------------------------------------------------------------------------------
 

@@ -12,9 +12,7 @@ dictionary id), ``period_type`` ("month" | "quarter" | "rolling_12_months"), ``n
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -117,15 +115,6 @@ def monthly_series(panel: pd.DataFrame, org_code: str, measure_id: str, period_t
         (panel["org_code"] == org_code) & (panel["measure_id"] == measure_id) & (panel["period_type"] == period_type)
     ]
     return sel.sort_values("period", kind="mergesort").reset_index(drop=True)
-
-
-def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, for provenance."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

@@ -66,6 +66,7 @@ class _Grid:
     y: np.ndarray  # series x months, on the comparison scale
     denominator: np.ndarray  # series x months, for the sampling floor of proportions
     kind: np.ndarray  # per series: "count", "proportion" or "rate"
+    measure: np.ndarray  # per series: its measure id
 
 
 def _grid(panel: pd.DataFrame, registry: Registry) -> _Grid | None:
@@ -102,7 +103,7 @@ def _grid(panel: pd.DataFrame, registry: Registry) -> _Grid | None:
     den = np.full((n_series, n_months), np.nan)
     y[series, month] = y_row
     den[series, month] = sel["denominator"].to_numpy(dtype=float)
-    return _Grid(rows, series, month, y, den, kind)
+    return _Grid(rows, series, month, y, den, kind, series_measure)
 
 
 def _nanmedian_last(a: np.ndarray) -> np.ndarray:
@@ -144,13 +145,36 @@ def _score(g: _Grid, neighbours: np.ndarray, window: int) -> tuple[np.ndarray, .
         # turn an ordinary month into an "outlier". The series' own typical distance of a month from its
         # neighbours' median (the median over all its months, so a few odd months cannot move it) is a
         # steadier floor.
-        dev = np.where((n_neigh >= half) & ~np.isnan(neighbours), np.abs(g.y - med), np.nan)
+        national = _national_movement(g, g.y - med, n_neigh >= half)
+        dev = np.where((n_neigh >= half) & ~np.isnan(neighbours), np.abs(g.y - med - national), np.nan)
         typical = MAD_TO_SD * _nanmedian_last(dev)[:, None]
         typical = np.broadcast_to(np.nan_to_num(typical, nan=0.0), mad.shape)
         scale = np.maximum.reduce([np.nan_to_num(MAD_TO_SD * mad, nan=0.0), relative, sampling, typical])
-        score = np.abs(g.y - med) / scale
+        score = np.abs(g.y - med - national) / scale
     score[n_neigh < half] = np.nan
     return med, n_neigh, scale, score, count_level
+
+
+def _national_movement(g: _Grid, departure: np.ndarray, judged: np.ndarray,
+                       min_orgs: int | None = None) -> np.ndarray:
+    """Per series and month, the median departure from the neighbours' median across every organisation with
+    the same measure that month (0 where fewer than ``quality.min_national_orgs`` in analysis.yaml report it).
+    A month when most
+    trusts move together (the COVID-19 peaks of April 2020, January 2021 and January 2022) is then judged
+    against that shared movement, so it is not an outlier of any one trust."""
+    if min_orgs is None:
+        min_orgs = default_registry().analysis.quality.min_national_orgs
+    out = np.zeros_like(departure)
+    dep = np.where(judged, departure, np.nan)
+    for mid in pd.unique(g.measure):
+        idx = np.flatnonzero(g.measure == mid)
+        if len(idx) < min_orgs:
+            continue
+        block = dep[idx]
+        enough = np.sum(~np.isnan(block), axis=0) >= min_orgs
+        col = np.where(enough, _nanmedian_last(block.T), 0.0)
+        out[idx] = np.nan_to_num(col, nan=0.0)[None, :]
+    return out
 
 
 #: Passes of the outlier rule: a run of two or three bad months can hide each other (each is among the
@@ -252,10 +276,14 @@ def flag_outliers(
     repeated (at most three passes) with the months already flagged left out of everyone's neighbours, so
     that two or three bad months in a row cannot hide each other. Because each month is judged against
     months on both sides, a lasting change in level (a service change at go-live, the COVID-19 drop) is
-    not flagged; an isolated month unlike the months around it is, whether it is a data error or a real
-    one-off (such as the sickness absence peak of the Omicron wave), so flagged months are for a person to
-    judge. A change in the first or last few months of a series, where the neighbours lie on one side
-    only, can also be flagged.
+    not flagged. Each month is also judged against the national pattern: where at least
+    ``quality.min_national_orgs`` (analysis.yaml) organisations report the measure, the median of their
+    departures from their own neighbours that month (the national movement) is taken off before scoring, so
+    a month when most trusts move together -- the COVID-19 peaks of April 2020, January 2021 and the Omicron
+    wave of January 2022 -- is not an outlier of any one trust. An isolated month unlike both its
+    neighbours and the national movement is flagged, whether a data error or a real local one-off, so
+    flagged months are for a person to judge. A change in the first or last few months of a series, where the
+    neighbours lie on one side only, can also be flagged.
 
     Only ``period_type == "month"`` rows with a value are checked. Returns a copy of the panel with
     "outlier" appended to ``quality_flags`` (``;``-separated, never twice) on flagged rows; flags are

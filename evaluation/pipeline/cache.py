@@ -31,7 +31,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evaluation.atomic import write_text_atomic
 from evaluation.paths import DICTIONARY_DIR, LOCK_FILE, PACKAGE_DIR, REPO_ROOT
+from evaluation.provenance import sha256_bytes, sha256_file
 
 if TYPE_CHECKING:  # the runner imports this module: keep its start-up free of pandas
     import pandas as pd
@@ -44,27 +46,13 @@ DIGEST_COLUMNS = ["org_code", "period", "measure_id", "period_type", "numerator"
                   "suppressed", "quality_flags", "source_file"]
 
 
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_path(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def tree_digest(paths: Iterable[Path], root: Path) -> str:
     """SHA-256 over the relative names and contents of ``paths`` (sorted), so a rename counts as a change."""
     h = hashlib.sha256()
     for p in sorted(paths, key=lambda q: q.relative_to(root).as_posix()):
         h.update(p.relative_to(root).as_posix().encode())
         h.update(b"\0")
-        h.update(sha256_path(p).encode())
+        h.update(sha256_file(p).encode())
         h.update(b"\n")
     return h.hexdigest()
 
@@ -124,7 +112,7 @@ def job_key(*, template: Path, parameters: dict, data: str) -> str:
     """The cache key of one notebook execution."""
     payload = {
         "version": CACHE_VERSION,
-        "template": sha256_path(template),
+        "template": sha256_file(template),
         "parameters": parameters,
         "code": code_digest(),
         "data": data,
@@ -151,14 +139,12 @@ def entry_path(build: Path, site: str, domain: str) -> Path:
 
 def outputs_of(build: Path, files: Iterable[Path]) -> dict[str, str]:
     """SHA-256 of each existing file, keyed by its path relative to the build folder."""
-    return {p.relative_to(build).as_posix(): sha256_path(p) for p in sorted(files) if p.is_file()}
+    return {p.relative_to(build).as_posix(): sha256_file(p) for p in sorted(files) if p.is_file()}
 
 
 def store(build: Path, site: str, domain: str, entry: CacheEntry) -> None:
-    """Write a job's cache entry."""
-    path = entry_path(build, site, domain)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """Write a job's cache entry (temp file + rename: a crash never leaves a truncated entry)."""
+    write_text_atomic(entry_path(build, site, domain), json.dumps(entry.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def lookup(build: Path, site: str, domain: str, key: str) -> CacheEntry | None:
@@ -172,7 +158,7 @@ def lookup(build: Path, site: str, domain: str, key: str) -> CacheEntry | None:
         return None
     for rel, digest in raw["outputs"].items():
         f = build / rel
-        if not f.is_file() or sha256_path(f) != digest:
+        if not f.is_file() or sha256_file(f) != digest:
             return None
     return CacheEntry(raw["key"], float(raw.get("seconds", 0.0)), dict(raw["outputs"]))
 

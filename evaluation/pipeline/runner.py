@@ -14,19 +14,21 @@ spreading a national build over machines; :func:`merge_shards` gathers them agai
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from evaluation.atomic import replace_file, write_text_atomic
 from evaluation.dictionary.registry import Registry, default_registry, organisation_site_id
-from evaluation.paths import NOTEBOOK_DIR
-from evaluation.pipeline import cache
+from evaluation.paths import BUILD_DIR, NOTEBOOK_DIR
+from evaluation.pipeline import cache, manifest
+from evaluation.pipeline.lifetime import BuildLock, kernel_preexec, kill_children, stop_on_sigterm, worker_initializer
+from evaluation.provenance import sha256_bytes, sha256_file
 
 #: Kernels started side by side can race for ZeroMQ ports (papermill#511); a start-up failure is retried.
 KERNEL_RETRIES = 2
@@ -151,9 +153,7 @@ def _warm_kernel():
     for attempt in range(KERNEL_RETRIES + 1):
         km = KernelManager(kernel_name="python3")
         try:
-            # The kernel's own stderr carries only start-up chatter (a transport warning); errors in cells come
-            # back through the messaging protocol, and a command's refusal must stay one line on stderr.
-            km.start_kernel(stderr=subprocess.DEVNULL)
+            _start_kernel(km)
             _execute_silently(km, _WARM_IMPORTS)
             break
         except Exception:
@@ -165,6 +165,15 @@ def _warm_kernel():
     util.Finalize(km, _shutdown, args=(km,), exitpriority=100)
     _kernel = km
     return km
+
+
+def _start_kernel(km) -> None:
+    """Start a kernel that dies with this process (parent-death signal, :mod:`evaluation.pipeline.lifetime`).
+
+    The kernel's own stderr carries only start-up chatter (a transport warning); errors in cells come back
+    through the messaging protocol, and a command's refusal must stay one line on stderr.
+    """
+    km.start_kernel(stderr=subprocess.DEVNULL, preexec_fn=kernel_preexec)
 
 
 def _shutdown(km) -> None:
@@ -212,19 +221,25 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
     figures = Path(build_dir) / "figures" / (job.site if job != CROSS_SITE_JOB else "cross_site")
     shutil.rmtree(figures / job.domain if job != CROSS_SITE_JOB else figures, ignore_errors=True)
     template = Path(notebook_dir or NOTEBOOK_DIR) / f"{job.domain}.ipynb"
+    # papermill writes the executed copy to a temporary file, renamed over the old copy only when complete.
+    partial = out.with_name(f".{out.stem}.{os.getpid()}.partial.ipynb")
     start = time.perf_counter()
     attempts = 0
     while True:
         attempts += 1
+        fresh = None
         try:
-            extra = {}
             if warm:
                 km = _warm_kernel()
                 _execute_silently(km, _RESET_KERNEL)
-                extra["km"] = km
+            else:
+                from jupyter_client.manager import KernelManager
+
+                km = fresh = KernelManager(kernel_name="python3")
+                _start_kernel(km)
             pm.execute_notebook(
                 str(template),
-                str(out),
+                str(partial),
                 parameters={"site": job.site, **parameters},
                 kernel_name="python3",
                 progress_bar=False,
@@ -232,23 +247,30 @@ def execute_job(job: Job, parameters: dict, build_dir: str, notebook_dir: str | 
                 cwd=str(build_dir),
                 # Written once at the end instead of after every cell: the outputs hold the charts.
                 request_save_on_cell_execute=False,
-                **extra,
+                km=km,
             )
-            _hide_injected_parameters(out)
+            _hide_injected_parameters(partial)
+            replace_file(partial, out)
             return Outcome(job.site, job.domain, True, time.perf_counter() - start, str(out), attempts=attempts)
         except PapermillExecutionError as exc:
             if warm:
                 _discard_kernel()
+            if partial.is_file():  # the failing copy, with the error, for the analyst to open
+                replace_file(partial, out)
             return Outcome(job.site, job.domain, False, time.perf_counter() - start, str(out),
                            _describe_failure(exc), attempts)
         except Exception as exc:  # kernel start-up and transport errors: retry, then report
             if warm:
                 _discard_kernel()
+            partial.unlink(missing_ok=True)
             if attempts <= KERNEL_RETRIES:
                 time.sleep(0.5 * attempts)
                 continue
             return Outcome(job.site, job.domain, False, time.perf_counter() - start, str(out),
                            _describe_failure(exc), attempts)
+        finally:
+            if fresh is not None:
+                _shutdown(fresh)
 
 
 def _hide_injected_parameters(path: Path) -> None:
@@ -261,7 +283,8 @@ def _hide_injected_parameters(path: Path) -> None:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
-    nbformat.write(nb, path)
+    text = nbformat.writes(nb)
+    write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 @dataclass
@@ -340,14 +363,12 @@ def write_data_log(reports: list, folder: Path, build: Path, panel=None, registr
                       "publisher": publishers.get(r.layout, "not known"), "first_month": first, "last_month": last,
                       "rows_kept": r.rows_kept, "rows_rejected": r.rows_rejected,
                       "rejected": dict(sorted(r.rejected.items()))})
-    path = build / "data_log.json"
-    path.write_text(json.dumps({"files": files}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomic(build / "data_log.json", json.dumps({"files": files}, indent=2, sort_keys=True) + "\n")
 
 
 def _cache_parameters(job: Job, params: dict, source: str) -> dict:
     """The parameters that enter a key: where the data and the build live does not change the results."""
-    keep = {k: v for k, v in params.items() if k not in ("data_dir", "build_dir")}
+    keep = {k: v for k, v in params.items() if k not in ("data_dir", "build_dir", "results_files")}
     return {"site": job.site, "domain": job.domain, "data_source": source, **keep}
 
 
@@ -355,9 +376,9 @@ def run(
     *,
     sites: list[str] | None = None,
     domains: list[str] | None = None,
-    data_dir: str | None = None,
+    data_dir: str | list[str] | None = None,
     intervention_date: str = "",
-    build_dir: str | Path = "build",
+    build_dir: str | Path | None = None,
     jobs: int | None = None,
     registry: Registry | None = None,
     progress: bool = True,
@@ -371,30 +392,46 @@ def run(
 ) -> RunSummary:
     """Execute every chosen site x domain notebook whose cache entry is missing or stale, then the
     cross-site synthesis (when two or more sites succeeded, ``cross_site`` is true and the run is not one
-    shard of several); write ``<build>/run_status.json`` and ``<build>/data_log.json``.
+    shard of several); write ``<build>/run_status.json``, ``<build>/data_log.json`` and, last of all,
+    ``<build>/run_manifest.json`` (:mod:`evaluation.pipeline.manifest`).
 
-    The parameters are checked against the registry and the data before any notebook starts
-    (:func:`evaluation.pipeline.parameters.check_run_parameters`).
+    Before any worker or kernel starts: the build folder is checked and locked (one run per folder), the
+    parameters are checked against the registry, the data are read and the parameters checked against them
+    (:mod:`evaluation.pipeline.parameters`); any problem raises a one-line error.
     ``sites=["all"]`` evaluates every mental health provider in the data (:func:`national_site_ids`).
     ``force`` re-executes everything; ``shard=(k, n)`` runs only the k-th of n slices of the notebooks.
+    ``build_dir`` defaults to the repository's ``build/`` wherever the command is run from.
     """
+    from evaluation.pipeline.parameters import check_build_dir, check_data_folder, check_request, normalise_site_ids
+
     registry = registry or default_registry()
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        workers = max(1, jobs or os.cpu_count() or 1)
-        pool = ProcessPoolExecutor(max_workers=workers)
-        stack.enter_context(pool)
-        # On a cold build, start the workers' kernels now, while this process reads the data and works out the
-        # cache keys; on a warm one most notebooks are hits and the kernels would only cost start-up time.
-        if warm_kernels and (force or not any((build / "cache").glob("*/*.json"))):
-            for _ in range(workers):
-                pool.submit(_prewarm)
-        return _run(registry, build, pool, sites=sites, domains=domains, data_dir=data_dir,
-                    intervention_date=intervention_date, progress=progress, notebook_dir=notebook_dir,
-                    keep_outliers=keep_outliers, cross_site=cross_site,
-                    comparator_min_coverage=comparator_min_coverage, force=force, shard=shard,
-                    warm_kernels=warm_kernels)
+    sites = normalise_site_ids(sites)
+    check_request(registry, sites=sites, domains=domains, intervention_date=intervention_date)
+    check_data_folder(data_dir)
+    build = check_build_dir(build_dir, BUILD_DIR)
+    with BuildLock(build), stop_on_sigterm():
+        prepared = _prepare(registry, build, sites=sites, domains=domains, data_dir=data_dir,
+                            intervention_date=intervention_date, notebook_dir=notebook_dir,
+                            keep_outliers=keep_outliers, comparator_min_coverage=comparator_min_coverage,
+                            force=force, shard=shard)
+        # From here until the manifest is written at the end, the build folder holds no complete run.
+        manifest.clear_manifest(build)
+        workers = max(1, min(jobs or os.cpu_count() or 1, max(1, len(prepared.misses))))
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_initializer, initargs=(os.getpid(),))
+        try:
+            if warm_kernels and prepared.misses:
+                for _ in range(workers):
+                    pool.submit(_prewarm)
+            summary = _execute(prepared, build, pool, workers, progress=progress, cross_site=cross_site,
+                               force=force, warm_kernels=warm_kernels)
+        except BaseException:
+            kill_children()  # workers (and so their kernels) stop now, not after the notebook in hand
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        write_text_atomic(build / "run_status.json", json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
+        manifest.write_manifest(build, build_manifest(summary, prepared, build))
+        return summary
 
 
 def _prewarm() -> int:
@@ -403,9 +440,28 @@ def _prewarm() -> int:
     return os.getpid()
 
 
-def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, domains, data_dir, intervention_date,
-         progress, notebook_dir, keep_outliers, cross_site, comparator_min_coverage, force, shard,
-         warm_kernels) -> RunSummary:
+@dataclass
+class Prepared:
+    """A run checked and planned, before any worker starts."""
+
+    todo: list[Job]
+    misses: list[Job]
+    hits: list[Outcome]
+    keys: dict
+    params: dict
+    source: str
+    folder: Path
+    snapshot: Path
+    sharded: bool
+    shard: str
+    notebook_dir: Path
+    site_inputs: dict = field(default_factory=dict)
+    site_sources: dict = field(default_factory=dict)
+
+
+def _prepare(registry: Registry, build: Path, *, sites, domains, data_dir, intervention_date, notebook_dir,
+             keep_outliers, comparator_min_coverage, force, shard) -> Prepared:
+    """Read the data, check the parameters against them, work out every cache key: all before any worker."""
     from evaluation.evaluate.run import resolve_data_dir
     from evaluation.pipeline.parameters import check_run_parameters
 
@@ -419,7 +475,6 @@ def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, d
     check_run_parameters(registry, sites=sites, domains=domains, data_dir=folder, intervention_date=intervention_date,
                          loaded=(panel, reports))
     todo = shard_jobs(plan(registry, sites, domains), shard)
-    sharded = bool(shard and shard[1] > 1)
     params = {"data_dir": str(folder), "intervention_date": intervention_date or "", "build_dir": str(build),
               "keep_outliers": bool(keep_outliers), "comparator_min_coverage": float(comparator_min_coverage)}
     write_data_log(reports, folder, build, panel, registry)
@@ -428,6 +483,7 @@ def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, d
     nb_dir = Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR
     keys: dict[Job, str] = {}
     others: dict[tuple, str] = {}  # comparator rows' digest, shared by every site with the same exclusions
+    site_inputs: dict[Job, list] = {}
     for job in todo:
         site = registry.site(job.site)
         measures = [m.id for m in registry.measures_for(job.domain)]
@@ -437,38 +493,116 @@ def _run(registry: Registry, build: Path, pool: ProcessPoolExecutor, *, sites, d
         data = cache.data_digest(panel, accounting, site.ods_code, measures, excluded, others[memo])
         keys[job] = cache.job_key(template=nb_dir / f"{job.domain}.ipynb",
                                   parameters=_cache_parameters(job, params, source), data=data)
-    outcomes: list[Outcome] = []
+        site_inputs[job] = input_files_of(cache.site_rows(panel, site.ods_code, measures), reports, folder)
+    layouts = {lay.id: lay.source_kind for lay in registry.layouts}
+    site_sources = {job.site: source_kind(source, [f[2] for j, fs in site_inputs.items() if j.site == job.site
+                                                   for f in fs], layouts) for job in todo}
+    hits: list[Outcome] = []
     misses: list[Job] = []
     for job in todo:
         entry = None if force else cache.lookup(build, job.site, job.domain, keys[job])
         if entry is None:
             misses.append(job)
         else:
-            outcomes.append(Outcome(job.site, job.domain, True, 0.0, str(build / "notebooks" / job.site /
-                                    f"{job.domain}.ipynb"), cached=True, key=keys[job],
-                                    executed_seconds=entry.seconds))
-    with _Progress(progress, len(todo) + int(cross_site and not sharded)) as advance:
-        for o in outcomes:
-            advance(o)
-        futures = {pool.submit(execute_job, job, params, str(build), str(nb_dir), warm_kernels): job
-                   for job in misses}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            outcome = fut.result()
-            _record(build, job, keys[job], outcome)
-            outcomes.append(outcome)
-            advance(outcome)
-        if cross_site and not sharded:
-            outcome = run_cross_site_job(build, params, source, outcomes, nb_dir, force=force,
-                                         pool=pool if warm_kernels else None, fingerprint=snapshot.stem)
-            if outcome is not None:
+            hits.append(Outcome(job.site, job.domain, True, 0.0, str(build / "notebooks" / job.site /
+                                f"{job.domain}.ipynb"), cached=True, key=keys[job], executed_seconds=entry.seconds))
+    return Prepared(todo, misses, hits, keys, params, source, folder, snapshot, bool(shard and shard[1] > 1),
+                    f"{shard[0]}/{shard[1]}" if shard else "", nb_dir, site_inputs, site_sources)
+
+
+def input_files_of(rows, reports: list, folder: Path) -> list[tuple[str, str, str]]:
+    """``(path relative to the data folder, SHA-256, layout)`` of each input file that holds ``rows``."""
+    names = {Path(str(p)).name for p in rows["source_file"].unique()} if len(rows) else set()
+    out = set()
+    for r in reports:
+        if Path(r.path).name in names:
+            try:
+                rel = Path(r.path).resolve().relative_to(folder).as_posix()
+            except ValueError:
+                rel = Path(r.path).name
+            out.add((rel, r.sha256, r.layout))
+    return sorted(out)
+
+
+def source_kind(run_source: str, layouts_read: list[str], kinds: dict[str, str]) -> str:
+    """A site's data source kind: ``synthetic`` for the demonstration data; ``local`` when any file holding its
+    rows is in a local template layout (``source_kind: local`` in data_dictionary/layouts.yaml); else
+    ``published``."""
+    if run_source == "synthetic":
+        return "synthetic"
+    return "local" if any(kinds.get(lay) == "local" for lay in layouts_read) else "published"
+
+
+def _execute(prep: Prepared, build: Path, pool: ProcessPoolExecutor, workers: int, *, progress: bool,
+             cross_site: bool, force: bool, warm_kernels: bool) -> RunSummary:
+    """Run the cache misses, at most one per worker at a time (so "started" is when a notebook starts), then
+    the cross-site synthesis."""
+    outcomes: list[Outcome] = list(prep.hits)
+    will_cross = cross_site and not prep.sharded and len({j.site for j in prep.todo}) >= 2
+    with _Progress(progress, len(prep.todo) + int(will_cross)) as report:
+        for o in prep.hits:
+            report.finished(o)
+        queue = list(prep.misses)
+        running: dict[Future, Job] = {}
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0)
+                report.started(job)
+                running[pool.submit(execute_job, job, prep.params, str(build), str(prep.notebook_dir),
+                                    warm_kernels)] = job
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: (running[f].site, running[f].domain)):
+                job = running.pop(fut)
+                outcome = fut.result()
+                _record(build, job, prep.keys[job], outcome)
                 outcomes.append(outcome)
-                advance(outcome)
+                report.finished(outcome)
+        if will_cross:
+            pooled = [build / "results" / o.site / f"{o.domain}.json" for o in outcomes if o.ok]
+            outcome = run_cross_site_job(build, prep.params, prep.source, outcomes, prep.notebook_dir, force=force,
+                                         pool=pool if warm_kernels else None, fingerprint=prep.snapshot.stem,
+                                         results_files=pooled, on_start=report.started)
+            if outcome is None:
+                report.skipped(CROSS_SITE_JOB, "fewer than two sites succeeded")
+            else:
+                outcomes.append(outcome)
+                report.finished(outcome)
     outcomes.sort(key=lambda o: (o.site, o.domain))
-    summary = RunSummary(outcomes, str(folder), source, params,
-                         f"{shard[0]}/{shard[1]}" if shard else "", snapshot.stem)
-    (build / "run_status.json").write_text(json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
-    return summary
+    # A local extract read for any site makes the run's data "local" (the pages say so); else the folder's kind.
+    source = "local" if "local" in prep.site_sources.values() else prep.source
+    return RunSummary(outcomes, str(prep.folder), source, prep.params, prep.shard, prep.snapshot.stem)
+
+
+def build_manifest(summary: RunSummary, prep: Prepared, build: Path) -> manifest.RunManifest:
+    """The run manifest: one entry per site x domain asked for (and the cross-site synthesis when it ran)."""
+    entries = []
+    for o in summary.outcomes:
+        job = Job(o.site, o.domain)
+        cross = job == CROSS_SITE_JOB
+        results = build / "synthesis" / "cross_site.json" if cross else build / "results" / o.site / f"{o.domain}.json"
+        notebook = Path(o.notebook)
+        ok = o.ok and results.is_file() and notebook.is_file()
+        reason = o.error if not o.ok else ("" if ok else "the notebook wrote no results file")
+        inputs = prep.site_inputs.get(job, [])
+        entries.append(manifest.Analysis(
+            site=o.site, domain=o.domain, status="ok" if ok else "failed", reason=reason,
+            data_source=prep.source if cross else prep.site_sources.get(o.site, prep.source),
+            inputs=manifest.input_files_for((p, h) for p, h, _ in inputs),
+            results_file=_relative_to(results, build) if ok else "",
+            results_sha256=sha256_file(results) if ok else "",
+            notebook=_relative_to(notebook, build) if notebook.is_file() else "",
+            notebook_sha256=sha256_file(notebook) if notebook.is_file() else "",
+            cached=o.cached, seconds=round(o.seconds, 3)))
+    params = {k: v for k, v in summary.parameters.items() if k != "build_dir"}
+    return manifest.RunManifest(data_dir=summary.data_dir, data_source=summary.data_source,
+                                parameters={**params, "shard": summary.shard}, analyses=entries)
+
+
+def _relative_to(path: Path, build: Path) -> str:
+    try:
+        return path.resolve().relative_to(build).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _record(build: Path, job: Job, key: str, outcome: Outcome) -> None:
@@ -484,21 +618,30 @@ def _record(build: Path, job: Job, key: str, outcome: Outcome) -> None:
 
 def run_cross_site_job(build: Path, params: dict, source: str, outcomes: list[Outcome],
                        notebook_dir: Path = NOTEBOOK_DIR, *, force: bool = False,
-                       pool: ProcessPoolExecutor | None = None, fingerprint: str | None = None) -> Outcome | None:
-    """The cross-site notebook, from the site results files, when two or more sites succeeded (cached on
-    those results, the panel snapshot, its template and the code)."""
+                       pool: ProcessPoolExecutor | None = None, fingerprint: str | None = None,
+                       results_files: list[Path] | None = None, on_start=None) -> Outcome | None:
+    """The cross-site notebook, from this run's successful site results files (``results_files``; by default
+    those of the ``ok`` outcomes), when two or more sites succeeded (cached on those results, the panel
+    snapshot, its template and the code). A results file of another run or of a failed analysis is never
+    pooled."""
     if len({o.site for o in outcomes if o.ok and o.site != CROSS_SITE_JOB.site}) < 2:
         return None
     job = CROSS_SITE_JOB
-    results = sorted((build / "results").rglob("*.json"))
+    if results_files is None:
+        results_files = [build / "results" / o.site / f"{o.domain}.json" for o in outcomes
+                         if o.ok and o.site != CROSS_SITE_JOB.site]
+    results = sorted(Path(p) for p in results_files if Path(p).is_file())
+    params = {**params, "results_files": [str(p) for p in results]}
     snapshot = fingerprint or cache.panel_snapshot_path(Path(params["data_dir"]), build).stem
-    data = cache.sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
+    data = sha256_bytes(f"{cache.tree_digest(results, build)}:{snapshot}".encode())
     key = cache.job_key(template=notebook_dir / f"{job.domain}.ipynb",
                         parameters=_cache_parameters(job, params, source), data=data)
     entry = None if force else cache.lookup(build, job.site, job.domain, key)
     if entry is not None:
         return Outcome(job.site, job.domain, True, 0.0, str(build / "notebooks" / "all" / "cross_site.ipynb"),
                        cached=True, key=key, executed_seconds=entry.seconds)
+    if on_start is not None:
+        on_start(job)
     if pool is not None:  # in a worker's warm kernel
         outcome = pool.submit(execute_job, job, params, str(build), str(notebook_dir), True).result()
     else:
@@ -556,26 +699,54 @@ def merge_shards(shard_dirs: list[Path | str], build_dir: Path | str, *, progres
     panel_src = Path(params["data_dir"])
     if panel_src.is_dir():
         cache.cached_panel(panel_src, build)  # the cross-site notebook reads the snapshot
-    with _Progress(progress, 1) as advance:
-        cross = run_cross_site_job(build, params, first["data_source"], merged)
+    shard_entries = _shard_analyses(statuses, build)
+    with _Progress(progress, 1) as report:
+        cross = run_cross_site_job(build, params, first["data_source"], merged, on_start=report.started)
         if cross is not None:
             merged.append(cross)
-            advance(cross)
+            report.finished(cross)
     merged.sort(key=lambda o: (o.site, o.domain))
     summary = RunSummary(merged, first["data_dir"], first["data_source"], params, "merged",
                          first.get("data_fingerprint", ""))
-    (build / "run_status.json").write_text(json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(build / "run_status.json", json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
+    if cross is not None:
+        results = build / "synthesis" / "cross_site.json"
+        nb = Path(cross.notebook)
+        ok = cross.ok and results.is_file() and nb.is_file()
+        shard_entries.append(manifest.Analysis(
+            site=cross.site, domain=cross.domain, status="ok" if ok else "failed", reason=cross.error,
+            data_source=first["data_source"], results_file=_relative_to(results, build) if ok else "",
+            results_sha256=sha256_file(results) if ok else "",
+            notebook=_relative_to(nb, build) if nb.is_file() else "",
+            notebook_sha256=sha256_file(nb) if nb.is_file() else "", cached=cross.cached))
+    shard_entries.sort(key=lambda a: (a.site, a.domain))
+    manifest.write_manifest(build, manifest.RunManifest(
+        data_dir=first["data_dir"], data_source=first["data_source"],
+        parameters={**{k: v for k, v in params.items() if k != "build_dir"}, "shard": "merged"},
+        analyses=shard_entries))
     return summary
 
 
+def _shard_analyses(statuses: list[tuple[Path, dict]], build: Path) -> list[manifest.Analysis]:
+    """Every site x domain entry of the shards' manifests (each shard must have finished: it has one)."""
+    entries = []
+    for d, _ in statuses:
+        for a in manifest.read_manifest(d).analyses:
+            if (a.site, a.domain) != manifest.CROSS_SITE:
+                entries.append(a)
+    return entries
+
+
 class _Progress:
-    """A rich progress bar with one log line per finished notebook (plain lines when not a terminal)."""
+    """One line when each notebook starts and when it ends (with its time), and a rich progress bar whose
+    total counts only the notebooks this run will execute or take from the cache (plain lines when not a
+    terminal)."""
 
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled
         self.total = total
 
-    def __enter__(self):
+    def __enter__(self) -> _Progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -584,21 +755,33 @@ class _Progress:
                             console=self.console, disable=not self.enabled)
         self.task = self.bar.add_task("run", total=self.total)
         self.bar.__enter__()
+        if self.enabled:
+            self._line(f"{self.total} notebook(s) to run or take from the cache")
+        return self
 
-        def advance(o: Outcome) -> None:
-            key = f" [key {o.key[:12]}]" if o.key else ""
-            if o.cached:
-                line = f"cached {o.site} / {o.domain}: cache hit, not re-executed{key}"
-            else:
-                mark = "ok    " if o.ok else "FAILED"
-                line = f"{mark} {o.site} / {o.domain} in {o.seconds:.1f}s (cache miss){key}"
-            if not o.ok:
-                line += f": {o.error}"
-            if self.enabled:
-                self.console.print(line, markup=False, highlight=False)
-            self.bar.advance(self.task)
+    def _line(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(f"{time.strftime('%H:%M:%S')} {text}", markup=False, highlight=False)
 
-        return advance
+    def started(self, job: Job) -> None:
+        self._line(f"start  {job.site} / {job.domain}")
+
+    def skipped(self, job: Job, why: str) -> None:
+        self._line(f"skip   {job.site} / {job.domain}: {why}")
+        self.total -= 1
+        self.bar.update(self.task, total=self.total)
+
+    def finished(self, o: Outcome) -> None:
+        key = f" [key {o.key[:12]}]" if o.key else ""
+        if o.cached:
+            line = f"cached {o.site} / {o.domain}: unchanged, not re-executed{key}"
+        else:
+            mark = "done  " if o.ok else "FAILED"
+            line = f"{mark} {o.site} / {o.domain} in {o.seconds:.1f}s{key}"
+        if not o.ok:
+            line += f": {o.error}"
+        self._line(line)
+        self.bar.advance(self.task)
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)

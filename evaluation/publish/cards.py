@@ -8,7 +8,10 @@ reads (the SVG is ``aria-hidden``), so nothing depends on colour alone.
 
 from __future__ import annotations
 
-import html
+from evaluation.publish.templates import Markup, render_macro
+from evaluation.results.schema import DomainResult, MeasureResult, SPCSummary
+from evaluation.results.sentences import estimate_text as first_year_text
+from evaluation.results.sentences import interval_sentence
 
 # NHS frontend palette. Letters on the icons are white on blue, grey and purple, and NHS text colour on
 # orange, so each letter keeps at least 4.5:1 contrast.
@@ -35,7 +38,7 @@ ASSURANCE = {
 NO_SPC = "No control chart for this measure"
 NO_TARGET = "Assurance: no target set, so not assessed"
 
-SCALE_NAMES = {"rate_ratio": "rate ratio", "odds_ratio": "odds ratio", "difference": "difference"}
+CARDS = "cards.html.j2"
 
 
 def variation_label(icon: str | None) -> str:
@@ -52,15 +55,6 @@ def assurance_label(icon: str | None) -> str:
     return ASSURANCE.get(icon, (f"Assurance: {icon.replace('_', ' ')}",))[0]
 
 
-def _svg(fill: str, ink: str, letter: str) -> str:
-    """A 24 px round icon: a letter, or for common cause a flat wavy line, in the NHS colours."""
-    mark = (f'<text x="12" y="16.5" text-anchor="middle" font-size="13" font-weight="700" '
-            f'font-family="Arial, sans-serif" fill="{ink}">{html.escape(letter)}</text>' if letter else
-            f'<polyline points="5,13 8,10 11,14 14,10 17,14 19,11" fill="none" stroke="{ink}" stroke-width="2"/>')
-    return (f'<svg class="mdc-icon" width="24" height="24" viewBox="0 0 24 24" aria-hidden="true" focusable="false">'
-            f'<circle cx="12" cy="12" r="11" fill="{fill}" stroke="{TEXT}" stroke-width="1"/>{mark}</svg>')
-
-
 # Short labels for the summary table, where the column header already says "Variation" or "Assurance".
 SHORT = {"common_cause": "Common cause", "improvement_high": "Improvement (high)",
          "improvement_low": "Improvement (low)", "concern_high": "Concern (high)", "concern_low": "Concern (low)",
@@ -68,98 +62,61 @@ SHORT = {"common_cause": "Common cause", "improvement_high": "Improvement (high)
          "consistent_pass": "Meets target", "consistent_fail": "Misses target", "inconsistent": "Hit and miss"}
 
 
-def _icon_html(kind: str, table: dict, icon: str | None, label: str) -> str:
+def _icon_html(kind: str, table: dict, icon: str | None, label: str) -> Markup:
     """An icon from ``table`` beside its visible label (the SVG is hidden from screen readers: the label is
     read); just the label when there is no icon."""
-    label = html.escape(label)
-    if icon not in table:
-        return f'<span class="mdc mdc-none">{label}</span>'
-    _, fill, ink, letter = table[icon]
-    return f'<span class="mdc mdc-{kind}">{_svg(fill, ink, letter)} {label}</span>'
+    spec = None
+    if icon in table:
+        _, fill, ink, letter = table[icon]
+        spec = {"fill": fill, "ink": ink, "letter": letter}
+    return render_macro(CARDS, "icon", kind, spec, label, TEXT)
 
 
-def variation_html(icon: str | None, short: bool = False) -> str:
+def variation_html(icon: str | None, short: bool = False) -> Markup:
     """Icon and visible label for the variation."""
     return _icon_html("variation", VARIATION, icon,
                       SHORT.get(icon or "", "No chart") if short else variation_label(icon))
 
 
-def assurance_html(icon: str | None, short: bool = False) -> str:
+def assurance_html(icon: str | None, short: bool = False) -> Markup:
     """Icon and visible label for assurance; without a target only the label (Making Data Count has no icon)."""
     return _icon_html("assurance", ASSURANCE, icon,
                       SHORT.get(icon or "", "No target set") if short else assurance_label(icon))
 
 
-def pct(ratio: float) -> str:
-    """A ratio as a percentage change, unsigned ("12%"; below 1% with one decimal)."""
-    x = abs(ratio - 1.0) * 100.0
-    return f"{x:.0f}%" if x >= 1 else f"{x:.1f}%"
-
-
-def headline(result: dict) -> dict:
+def headline(result: DomainResult) -> MeasureResult:
     """The headline measure of a results file."""
-    return next(m for m in result["measures"] if m["headline"])
+    return result.headline
 
 
-def interval_words(measure: dict) -> str:
-    """The 95% confidence interval in words, saying plainly when it includes no change.
-
-    Ratios (rate and odds ratios) become percentages lower or higher than expected; differences stay in
-    percentage points. A measure without a model says why.
-    """
-    its = measure.get("its")
-    if measure.get("status") != "ok" or not its:
-        return "No interval: this measure has no model estimate."
-    lo, hi = its["step"]["ci_low"], its["step"]["ci_high"]
-    if its["scale"] == "difference":
-        def side(x: float) -> str:
-            return f"{abs(x):.2f} percentage points {'higher' if x > 0 else 'lower'}"
-        if lo > 0 or hi < 0:
-            word = "higher" if lo > 0 else "lower"
-            a, b = sorted([abs(lo), abs(hi)])
-            return (f"How sure we are: the data fit a change anywhere between {a:.2f} and {b:.2f} percentage points "
-                    f"{word} than expected (95% confidence interval), a range that does not include no change.")
-        return (f"How sure we are: the data fit anything from {side(lo)} to {side(hi)} than expected (95% "
-                "confidence interval). That includes no change, so we cannot tell yet.")
-    if lo > 1 or hi < 1:
-        word = "higher" if lo > 1 else "lower"
-        a, b = sorted([pct(lo), pct(hi)], key=lambda s: float(s.rstrip("%")))
-        return (f"How sure we are: the data fit a change anywhere between {a} and {b} {word} than expected "
-                "(95% confidence interval), a range that does not include no change.")
-    return (f"How sure we are: the data fit anything from {pct(lo)} lower to {pct(hi)} higher than expected "
-            "(95% confidence interval). That includes no change, so we cannot tell yet.")
+def interval_words(measure: MeasureResult) -> str:
+    """The 95% confidence interval of the first-year change in words (see :mod:`evaluation.results.sentences`)."""
+    return measure.findings.interval if measure.findings else interval_sentence(measure)
 
 
-def estimate_text(measure: dict) -> str:
-    """The step change on the model's own scale with its interval, e.g. "rate ratio 0.83 (0.76 to 0.92)"."""
-    its = measure.get("its")
-    if measure.get("status") != "ok" or not its:
-        return "not estimated"
-    s = its["step"]
-    return (f"{SCALE_NAMES.get(its['scale'], its['scale'])} {s['estimate']:.2f} "
-            f"({s['ci_low']:.2f} to {s['ci_high']:.2f})")
+def estimate_text(measure: MeasureResult) -> str:
+    """The first-year change with its interval, e.g. "-15% (-26% to -4%)" or "+4.2 points (1.0 to 7.4)"."""
+    return first_year_text(measure)
 
 
-def finding_html(result: dict) -> str:
+def finding_html(result: DomainResult) -> Markup:
     """The finding for a site x domain as raw HTML: headline sentence, interval in words, the two icons.
 
     The sentence paragraph carries ``data-site``/``data-domain``/``data-measure`` so tests (and anyone reusing
     the page) can find it without parsing prose.
     """
-    m = headline(result)
-    spc = m.get("spc") or {}
-    attrs = (f'data-site="{html.escape(result["site"])}" data-domain="{html.escape(result["domain"])}" '
-             f'data-measure="{html.escape(m["measure_id"])}"')
-    return "\n\n".join([
-        f'<p class="finding finding-sentence" {attrs}>{html.escape(m["summary"])}</p>',
-        f'<p class="finding-interval">{html.escape(interval_words(m))}</p>',
-        f'<p class="finding-icons">{variation_html(spc.get("variation_icon"))}'
-        f'<span class="mdc-sep"> </span>{assurance_html(spc.get("assurance_icon"))}</p>',
-    ])
+    m = result.headline
+    spc = m.spc or SPCSummary()
+    return render_macro(CARDS, "finding", result.site, result.domain, m.measure_id, m.findings.headline,
+                        interval_words(m), variation_html(spc.variation_icon), assurance_html(spc.assurance_icon))
 
 
-def failed_html(site_id: str, domain_id: str, error: str) -> str:
-    """A failed site x domain, marked so nobody mistakes it for a finding."""
-    return (f'<p class="finding-failed" data-site="{html.escape(site_id)}" data-domain="{html.escape(domain_id)}">'
-            f'<strong>Analysis failed: no finding.</strong> The analysis did not run: '
-            f'{html.escape(error.strip().splitlines()[0] if error.strip() else "unknown error")}</p>')
+def failed_html(site_id: str, domain_id: str, error: str) -> Markup:
+    """A failed site x domain, marked so nobody mistakes it for a finding (the error's first line only)."""
+    return render_macro(CARDS, "failed", site_id, domain_id, first_line(error))
+
+
+def first_line(error: str | None) -> str:
+    """The first line of an error message, or "unknown error"."""
+    text = (error or "").strip()
+    return text.splitlines()[0] if text else "unknown error"

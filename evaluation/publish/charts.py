@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from pathlib import Path
 
 import matplotlib
@@ -187,7 +188,7 @@ def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
     ax_t.xaxis.set_major_locator(mdates.YearLocator(base=2))
     ax_t.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     ax_t.set_title("Residuals over time", loc="left", fontsize=11)
-    ax_t.set_ylabel("Pearson residual")
+    ax_t.set_ylabel(diag.get("residual_label", "Pearson residual"))
     ax_t.legend(loc="best", frameon=False, fontsize=7)
 
     a = diag["acf"]
@@ -199,10 +200,11 @@ def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
     ax_acf.scatter(lags, a["normalized"], marker="D", s=16, color=NHS["orange"], zorder=3,
                    label="Left after the AR(1) model")
     ax_acf.set_xlabel("Lag (months)")
-    ax_acf.set_ylim(min(-0.5, min(a["values"] + a["normalized"]) - 0.05), 1.0)
+    ax_acf.set_ylim(min(-0.5, min(a["values"] + a["normalized"], default=0.0) - 0.05), 1.0)
 
     q = diag["qq"]
-    lim = max(abs(min(q["theoretical"] + q["sample"])), abs(max(q["theoretical"] + q["sample"])), 1.0) + 0.2
+    both = q["theoretical"] + q["sample"]
+    lim = max(abs(min(both, default=0.0)), abs(max(both, default=0.0)), 1.0) + 0.2
     ax_qq.plot([-lim, lim], [-lim, lim], color=NHS["grey"], linestyle="--", linewidth=1)
     ax_qq.scatter(q["theoretical"], q["sample"], s=9, color=NHS["dark_blue"], marker="o")
     ax_qq.set_xlim(-lim, lim)
@@ -216,13 +218,38 @@ def diagnostics_chart(diag: dict, *, title: str) -> plt.Figure:
     return _finish(fig, ax_acf, "Autocorrelation", "ACF", legend_outside=False)
 
 
+#: Decimal places kept in SVG coordinates (in points): a hundredth of a point is far below what a screen or
+#: printer shows, and matplotlib's default of six decimals would carry each value almost exactly.
+SVG_DECIMALS = 2
+_SVG_FLOAT = re.compile(r"(?<![\w#.])(-?)(\d+)\.(\d+)")
+
+
+def coarsen_svg(text: str, decimals: int = SVG_DECIMALS) -> str:
+    """SVG text with every decimal number rounded to ``decimals`` places (trailing zeros dropped).
+
+    Defence in depth: the charts draw published values only (:mod:`evaluation.publish.chart_data`), and the
+    file should not carry more precision than a reader can see either.
+    """
+    def short(m: re.Match[str]) -> str:
+        value = round(float(m.group(0)), decimals)
+        out = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+        return "0" if out in ("-0", "") else out
+
+    return _SVG_FLOAT.sub(short, text)
+
+
 def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
-    """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads."""
+    """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads.
+
+    SVG coordinates are rounded to :data:`SVG_DECIMALS` places (see :func:`coarsen_svg`).
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
     fig.savefig(png, format="png", metadata={"Software": None})
-    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg.write_text(coarsen_svg(buf.getvalue()), encoding="utf-8")
     return [png, svg]
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evaluation.dictionary.registry import DICTIONARY_DIR, RegistryError, read_yaml
+from evaluation.provenance import relative_path
 
 RULES_FILE = "disclosure.yaml"
 
@@ -49,10 +50,14 @@ class DisclosureRules(_Strict):
     suppression_mark: str = Field(min_length=1)
     show_zero: bool
     missing_mark: str = Field(min_length=1)
+    published_decimals: dict[str, int]
     already_suppressed_marks: list[str] = Field(min_length=1)
     count_columns: list[str] = Field(min_length=1)
     count_header_words: list[str] = Field(min_length=1)
     exempt_header_words: list[str]
+    count_text_words: list[str] = Field(min_length=1)
+    count_text_adjectives: list[str]
+    count_text_estimate_words: list[str]
     exemptions: Exemptions
 
     @field_validator("suppression_mark", "missing_mark")
@@ -62,7 +67,17 @@ class DisclosureRules(_Strict):
             raise ValueError("must not contain a digit (it would read as a count)")
         return value
 
-    @field_validator("count_header_words", "exempt_header_words")
+    @field_validator("published_decimals")
+    @classmethod
+    def _decimals(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != {"proportion", "rate"}:
+            raise ValueError("must give the decimals for exactly: proportion, rate")
+        if any(d < 0 or d > 6 for d in value.values()):
+            raise ValueError("decimals must be from 0 to 6")
+        return value
+
+    @field_validator("count_header_words", "exempt_header_words", "count_text_words", "count_text_adjectives",
+                     "count_text_estimate_words")
     @classmethod
     def _lower_case(cls, value: list[str]) -> list[str]:
         for word in value:
@@ -284,11 +299,6 @@ def hide_small_points(series: pd.DataFrame, value_type: str, rules: DisclosureRu
     return hidden
 
 
-def count_html(n: object, rules: DisclosureRules | None = None) -> str:
-    """An observed count for a page, after the rule, marked ``data-sdc="count"`` so the checker sees it."""
-    return f'<span data-sdc="count">{suppress_count(n, rules)}</span>'
-
-
 # --- the checker -------------------------------------------------------------------------------------------
 
 
@@ -337,6 +347,8 @@ def is_count_header(header: str, rules: DisclosureRules | None = None) -> bool:
     """Whether a table column with this header holds counts (a count word and no exempt word)."""
     rules = rules or default_rules()
     text = " ".join(header.lower().split())
+    if text in ("n", "no", "no."):
+        return True  # a column headed just "n" holds a sample size
     if rules.exempt_header_words and _header_regex(rules.exempt_header_words).search(text):
         return False
     return bool(_header_regex(rules.count_header_words).search(text))
@@ -402,8 +414,16 @@ class _Capture:
     text: list[str] = field(default_factory=list)
 
 
+#: Attributes whose text a reader sees or hears (alt text, tooltips, labels); checked as free text.
+TEXT_ATTRIBUTES = ("alt", "title", "aria-label", "aria-description", "placeholder", "summary", "content")
+_BLOCK = {"p", "div", "li", "td", "th", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "br", "section",
+          "figcaption", "caption", "dt", "dd", "pre", "blockquote", "option", "span", "a", "code"}
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
 class _PageScanner(HTMLParser):
-    """Collects the tables of a page and the text of every element marked ``data-sdc="count"``."""
+    """Collects the tables of a page, the text of every element marked ``data-sdc="count"``, the page's free
+    text (outside scripts, styles and elements marked ``data-sdc="exempt"``) and its text attributes."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -412,15 +432,25 @@ class _PageScanner(HTMLParser):
         self.captures: list[_Capture] = []
         self.marked: list[str] = []
         self.n_tables = 0
+        self.skips: list[_Capture] = []
+        self.text: list[str] = []
+        self.attributes: list[tuple[str, str, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         sdc = (a.get("data-sdc") or "").strip().lower()
-        for cap in self.captures:
-            if cap.tag == tag:
-                cap.depth += 1
-        if sdc == "count":
-            self.captures.append(_Capture(tag))
+        if tag in _BLOCK:
+            self.text.append("\n|\n")
+        if tag not in _VOID:
+            for cap in self.captures + self.skips:
+                if cap.tag == tag:
+                    cap.depth += 1
+            if sdc == "count":
+                self.captures.append(_Capture(tag))
+            if sdc == "exempt" or tag in ("script", "style", "template", "code", "pre", "kbd", "samp"):
+                self.skips.append(_Capture(tag))
+        if not self.skips and sdc != "exempt":
+            self.attributes += [(tag, k, v) for k, v in attrs if k in TEXT_ATTRIBUTES and v]
         table = self.tables[-1] if self.tables else None
         if tag == "table":
             self.n_tables += 1
@@ -445,6 +475,13 @@ class _PageScanner(HTMLParser):
             table.cell = _Cell(header=tag == "th", colspan=span, exempt=sdc == "exempt")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK:
+            self.text.append("\n|\n")
+        for cap in list(self.skips):
+            if cap.tag == tag:
+                cap.depth -= 1
+                if cap.depth == 0:
+                    self.skips.remove(cap)
         for cap in list(self.captures):
             if cap.tag == tag:
                 cap.depth -= 1
@@ -465,6 +502,8 @@ class _PageScanner(HTMLParser):
             self.finished.append(self.tables.pop())
 
     def handle_data(self, data: str) -> None:
+        if not self.skips:
+            self.text.append(data)
         for cap in self.captures:
             cap.text.append(data)
         if self.tables and self.tables[-1].cell is not None:
@@ -499,7 +538,7 @@ def check_html(path: Path | str, root: Path | str | None = None, rules: Disclosu
     """Published counts in one HTML page that break the rule (page named relative to ``root``)."""
     rules = rules or default_rules()
     path = Path(path)
-    page = _relative(path, root)
+    page = relative_path(path, root, default=path.as_posix() if root is not None else None)
     scanner = _PageScanner()
     scanner.feed(path.read_text(encoding="utf-8", errors="replace"))
     scanner.close()
@@ -509,7 +548,10 @@ def check_html(path: Path | str, root: Path | str | None = None, rules: Disclosu
         body_rows = [r for r in table.rows if not r.in_head]
         if not head_rows and body_rows and all(c.header for c in body_rows[0].cells):
             head_rows, body_rows = [body_rows[0]], body_rows[1:]
-        if not head_rows or table.exempt:
+        if table.exempt:
+            continue
+        if not head_rows:
+            found += _check_row_labels(table, body_rows, page, rules)
             continue
         headers = [_cell_text(c) for c in _expand(head_rows[-1])]
         counted = {i: h for i, h in enumerate(headers) if is_count_header(h, rules)}
@@ -530,6 +572,27 @@ def check_html(path: Path | str, root: Path | str | None = None, rules: Disclosu
         problem = check_value(text, rules, marked=True)
         if problem:
             found.append(Violation(page, 'element marked data-sdc="count"', " ".join(text.split()), problem))
+    from evaluation.publish.disclosure_text import check_text
+
+    found += check_text("".join(scanner.text), page, "text", rules)
+    for tag, name, value in scanner.attributes:
+        found += check_text(value, page, f"<{tag} {name}>", rules)
+    return found
+
+
+def _check_row_labels(table: _Table, rows: list[_Row], page: str, rules: DisclosureRules) -> list[Violation]:
+    """A table without a header row: a row whose first cell names a count holds counts in its other cells."""
+    found: list[Violation] = []
+    for r_index, row in enumerate(rows, start=1):
+        cells = _expand(row)
+        if row.exempt or len(cells) < 2 or not is_count_header(_cell_text(cells[0]), rules):
+            continue
+        for cell in cells[1:]:
+            text = _cell_text(cell)
+            problem = None if cell.exempt else check_value(text, rules)
+            if problem:
+                where = f"table {table.number} (no header row), row {r_index} {_cell_text(cells[0])!r}"
+                found.append(Violation(page, where, text, problem))
     return found
 
 
@@ -538,7 +601,7 @@ def check_csv(path: Path | str, root: Path | str | None = None, rules: Disclosur
     """Published counts in one CSV download that break the rule (England-level rows are exempt)."""
     rules = rules or default_rules()
     path = Path(path)
-    page = _relative(path, root)
+    page = relative_path(path, root, default=path.as_posix() if root is not None else None)
     wanted = {c.lower() for c in rules.count_columns}
     org_names = {c.lower() for c in rules.exemptions.org_columns}
     england = {c.lower() for c in rules.exemptions.england_codes}
@@ -565,17 +628,19 @@ def check_csv(path: Path | str, root: Path | str | None = None, rules: Disclosur
     return found
 
 
-def _relative(path: Path, root: Path | str | None) -> str:
-    if root is None:
-        return path.name
-    try:
-        return path.resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
+#: The file types the checker reads, by suffix: pages, downloads (tables and data), and chart files.
+PAGE_SUFFIXES = (".html", ".htm")
+DOWNLOAD_SUFFIXES = (".csv", ".tsv", ".json", ".ipynb", ".svg")
 
 def scan_tree(paths: Iterable[Path | str], rules: DisclosureRules | None = None) -> DisclosureReport:
-    """Check every ``*.html`` page and ``*.csv`` download under each path (a folder or a single file)."""
+    """Check every published page and download under each path (a folder or a single file).
+
+    HTML pages (tables, marked counts, free text and text attributes such as alt text), CSV and TSV downloads
+    (count columns and free text in the other cells), JSON files and notebooks (count keys and free text in
+    every string) and SVG charts (free text in their text; what they draw is prepared by ``chart_data``).
+    """
+    from evaluation.publish.disclosure_text import check_delimited, check_json, check_svg
+
     rules = rules or default_rules()
     report = DisclosureReport()
     for given in paths:
@@ -586,12 +651,18 @@ def scan_tree(paths: Iterable[Path | str], rules: DisclosureRules | None = None)
         root = base.parent if base.is_file() else base
         for f in files:
             suffix = f.suffix.lower()
-            if suffix in (".html", ".htm"):
+            if suffix in PAGE_SUFFIXES:
                 report.pages += 1
                 report.violations += check_html(f, root, rules)
-            elif suffix == ".csv":
+            elif suffix in DOWNLOAD_SUFFIXES:
                 report.downloads += 1
-                report.violations += check_csv(f, root, rules)
+                page = relative_path(f, root, f.as_posix())
+                if suffix in (".csv", ".tsv"):
+                    report.violations += check_delimited(f, page, rules)
+                elif suffix == ".svg":
+                    report.violations += check_svg(f, page, rules)
+                else:
+                    report.violations += check_json(f, page, rules)
     return report
 
 
@@ -604,36 +675,10 @@ def check_tree(paths: Iterable[Path | str], rules: DisclosureRules | None = None
 
 
 def rules_fragment(rules: DisclosureRules | None = None) -> str:
-    """The rules as Markdown for the site, rendered from ``disclosure.yaml`` (never copied by hand)."""
+    """The rules as MyST for the site, rendered from ``disclosure.yaml`` (never copied by hand)."""
+    from evaluation.publish.templates import render
+
     r = rules or default_rules()
-    zero = ("shown as 0 (a true zero identifies nobody)" if r.show_zero
-            else f"shown as `{r.suppression_mark}` like other small counts")
-    marks = ", ".join(f"`{m}`" for m in r.already_suppressed_marks)
-    lines = [
-        "| Rule | Setting |",
-        "|---|---|",
-        f"| Counts from 1 to {r.threshold - 1} | shown as `{r.suppression_mark}` |",
-        f"| Other counts | rounded to the nearest {r.rounding_base} (7 is shown as {round_count(7, r)}, "
-        f"13 as {round_count(13, r)}) |",
-        f"| Zero | {zero} |",
-        f"| A proportion or rate | shown as `{r.suppression_mark}` when its numerator or denominator is under "
-        f"{r.threshold}; otherwise computed from the unrounded counts |",
-        f"| Missing values | shown as `{r.missing_mark}`, never as a number |",
-        f"| Values the publisher had already suppressed ({marks}) | kept exactly as published; never read as zero |",
-        "| Model estimates (rate ratios, odds ratios, differences, expected values, intervals) | "
-        + ("exempt: they are not observed counts |" if r.exemptions.model_estimates else "not exempt |"),
-        f"| England-level figures ({', '.join(f'`{c}`' for c in r.exemptions.england_codes)}) | exempt: "
-        "published nationally without suppression |",
-        "",
-        "The checker treats a table column as a column of counts when its header contains one of: "
-        + ", ".join(f"*{w}*" for w in r.count_header_words)
-        + "; unless it also contains one of: " + ", ".join(f"*{_md(w)}*" for w in r.exempt_header_words) + ".",
-        "",
-        "In downloads (CSV) it checks the columns named: " + ", ".join(f"`{c}`" for c in r.count_columns) + ".",
-        "",
-    ]
-    return "\n".join(lines)
+    return str(render("disclosure_rules.md.j2", r=r, seven=round_count(7, r), thirteen=round_count(13, r)))
 
 
-def _md(word: str) -> str:
-    return word.replace("%", "\\%")

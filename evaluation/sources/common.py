@@ -5,8 +5,9 @@ Inputs are ``.csv``, ``.csv.gz`` or ``.zip`` (each CSV inside is read as a separ
 with or without a byte-order mark; anything that is not valid UTF-8 is read as Windows-1252 (the encoding
 Excel on Windows writes), and a finding says so.
 
-Line numbers in messages are 1-based lines of the file, the header being line 1. They assume one record
-per line (no line breaks inside quoted fields), which holds for every NHS file seen so far.
+Line numbers in messages are 1-based physical lines of the file, the header being line 1; a record with
+a line break inside a quoted field is numbered by the line it starts on. Compressed inputs may decompress to
+at most the cap in ``data_dictionary/layouts.yaml`` (``limits.max_decompressed_mb``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.panel.frame import ReadReport, sha256_file
+from evaluation.dictionary.inputs import already_suppressed_marks, max_decompressed_bytes
+from evaluation.panel.frame import ReadReport
+from evaluation.provenance import sha256_file
 
 _BOM = b"\xef\xbb\xbf"
-# Values a publisher writes instead of a number when a figure is withheld for disclosure control.
-SUPPRESSION_MARKERS = frozenset({"*", "."})
+#: Values a publisher writes instead of a number when a figure is withheld for disclosure control
+#: (``data_dictionary/disclosure.yaml``, ``already_suppressed_marks``).
+SUPPRESSION_MARKERS = already_suppressed_marks()
+#: A message quotes at most this many characters of a cell or line, and is at most ``_MAX_MESSAGE`` long.
+_MAX_QUOTE = 400
+_MAX_MESSAGE = 1000
+_HEAD = 256 * 1024
+
+
+def one_line(text: object, limit: int = _MAX_MESSAGE) -> str:
+    """``text`` as one readable line: whitespace runs collapsed, control characters shown as ``?``, and cut
+    to ``limit`` characters with a note of how much was left out."""
+    flat = " ".join(str(text).split())
+    flat = "".join("?" if (ord(ch) < 32 or 127 <= ord(ch) < 160) else ch for ch in flat)
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[: limit - 40].rstrip()} ... [{len(flat) - limit + 40} more characters]"
 
 
 class SourceError(ValueError):
@@ -49,6 +67,7 @@ class SourceError(ValueError):
         column: str | None = None,
         expected: str | None = None,
         found: str | None = None,
+        place: str | None = None,
     ) -> None:
         self.path = str(path)
         self.problem = problem
@@ -56,22 +75,25 @@ class SourceError(ValueError):
         self.column = column
         self.expected = expected
         self.found = found
+        self.place = place
         super().__init__(self._message())
 
     def _message(self) -> str:
         parts = [self.path]
-        if self.row is not None:
+        if self.place is not None:  # e.g. "sheet 'Table 4' cell D12" for a spreadsheet
+            parts.append(self.place)
+        elif self.row is not None:
             parts.append(f"line {self.row}")
         # Header-level problems name their columns in the problem text; a column is a location only when
         # the problem sits in one cell.
-        if self.column is not None and self.row is not None:
+        if self.column is not None and self.row is not None and self.place is None:
             parts.append(f"column {self.column}")
         text = ": ".join([*parts, self.problem])
         if self.expected is not None:
             text += f"; expected {self.expected}"
         if self.found is not None:
-            text += f"; found {self.found}"
-        return " ".join(text.split())  # one line, whatever the header cells contained
+            text += f"; found {one_line(self.found, _MAX_QUOTE)}"
+        return one_line(text)  # one line, whatever the header cells contained
 
     def __str__(self) -> str:
         return self._message()
@@ -111,33 +133,64 @@ class CsvSource:
         return self._read(None)
 
     def _read(self, limit: int | None) -> tuple[bytes, bool]:
-        n = -1 if limit is None else limit
+        cap = max_decompressed_bytes()
         try:
             if self.member is not None:
-                with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
-                    data = fh.read(n)
+                with zipfile.ZipFile(self.path) as zf:
+                    info = zf.getinfo(self.member)
+                    if info.flag_bits & 0x1:
+                        raise SourceError(
+                            self.label,
+                            "the zip member is encrypted (password protected)",
+                            expected="an archive without a password (unpack it and put the CSV in the data folder)",
+                        )
+                    if limit is None and info.file_size > cap:
+                        _refuse_size(self.label, cap)
+                    with zf.open(info) as fh:
+                        # Read one byte past the cap: the declared size can lie.
+                        data = fh.read(cap + 1 if limit is None else min(limit, cap + 1))
+                if len(data) > cap:
+                    _refuse_size(self.label, cap)
             else:
                 with open(self.path, "rb") as fh:
-                    data = fh.read(n)
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise SourceError(self.label, f"cannot be read ({exc})") from None
+                    data = fh.read(-1 if limit is None else limit)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError) as exc:
+            # RuntimeError: an encrypted member zipfile did not flag; NotImplementedError: an unsupported
+            # compression method (e.g. Deflate64 from Windows Explorer).
+            raise SourceError(self.label, f"cannot be read ({type(exc).__name__}: {exc})") from None
         if (self.member or self.path.name).lower().endswith(".gz"):
-            return _gunzip(data, self.label, limit)
+            return _gunzip(data, self.label, limit, cap)
         return data, True
 
 
-def _gunzip(data: bytes, label: str, limit: int | None) -> tuple[bytes, bool]:
-    """Decompress gzip bytes (several members allowed); tolerate a stream that stops early."""
+def _refuse_size(label: str, cap: int) -> None:
+    raise SourceError(
+        label,
+        f"decompresses to more than {cap // (1024 * 1024)} MB (the cap in data_dictionary/layouts.yaml, "
+        "limits.max_decompressed_mb)",
+        expected="a smaller file; if it really is an input, raise the cap for this run with "
+        "EVALUATION_MAX_DECOMPRESSED_MB=<megabytes>",
+    )
+
+
+def _gunzip(data: bytes, label: str, limit: int | None, cap: int) -> tuple[bytes, bool]:
+    """Decompress gzip bytes (several members allowed); tolerate a stream that stops early; refuse more
+    than ``cap`` bytes of output."""
     out: list[bytes] = []
     size = 0
+    want = cap + 1 if limit is None else min(limit, cap + 1)
     try:
         while data:
             # One-shot zlib decompression is much faster than streaming through GzipFile for big files.
             dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            chunk = dec.decompress(data) if limit is None else dec.decompress(data, limit - size)
+            chunk = dec.decompress(data, want - size)
             out.append(chunk)
             size += len(chunk)
+            if size > cap:
+                _refuse_size(label, cap)
             if not dec.eof:
+                if limit is None and dec.unconsumed_tail:  # stopped at the cap, not at the end of the data
+                    _refuse_size(label, cap)
                 return b"".join(out), limit is not None
             if limit is not None and size >= limit:
                 break
@@ -165,14 +218,8 @@ def csv_sources(path: Path | str) -> list[CsvSource]:
                 names = [i.filename for i in zf.infolist() if not i.is_dir()]
         except zipfile.BadZipFile:
             raise SourceError(path, "not a valid zip archive") from None
-        members = [
-            n
-            for n in names
-            # Archives made on a Mac carry resource-fork copies of every file; they are not data.
-            if n.lower().endswith((".csv", ".csv.gz"))
-            and not n.startswith("__MACOSX/")
-            and not Path(n).name.startswith(".")
-        ]
+        skipped = dict(_skipped_members(names))
+        members = [n for n in names if n not in skipped]
         if not members:
             raise SourceError(
                 path,
@@ -184,6 +231,41 @@ def csv_sources(path: Path | str) -> list[CsvSource]:
     if lower.endswith((".csv", ".csv.gz")):
         return [CsvSource(path)]
     raise SourceError(path, "unsupported file type", expected=".csv, .csv.gz, .zip or .xlsx")
+
+
+#: Archive and compressed types a zip member may be but is not read as (a nested archive is not unpacked).
+_NESTED_ARCHIVES = (".zip", ".7z", ".rar", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz")
+
+
+def _skipped_members(names: Sequence[str]) -> list[tuple[str, str]]:
+    """The members of a zip that are not read, each with the reason (every other member is a CSV)."""
+    out = []
+    for n in names:
+        lower = n.lower()
+        if lower.endswith((".csv", ".csv.gz")) and not n.startswith("__MACOSX/") and not Path(n).name.startswith("."):
+            continue
+        if n.startswith("__MACOSX/") or Path(n).name.startswith("._"):
+            why = "Mac resource-fork copy (not data)"
+        elif Path(n).name.startswith("."):
+            why = "hidden file"
+        elif lower.endswith(_NESTED_ARCHIVES):
+            why = "nested archive (an archive inside the zip is not unpacked; unpack it into the data folder)"
+        else:
+            why = f"unknown extension ({Path(n).suffix or 'none'}; only .csv and .csv.gz are read inside a zip)"
+        out.append((n, why))
+    return out
+
+
+def zip_skipped_members(path: Path | str) -> list[tuple[str, str]]:
+    """The members of a readable ``.zip`` that are not read, with the reason; ``[]`` for any other input."""
+    path = Path(path)
+    if not path.name.lower().endswith(".zip"):
+        return []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _skipped_members([i.filename for i in zf.infolist() if not i.is_dir()])
+    except (OSError, zipfile.BadZipFile):
+        return []
 
 
 def as_single_source(source: CsvSource | Path | str) -> CsvSource:
@@ -235,9 +317,31 @@ def read_header(source: CsvSource) -> list[str]:
             source.label, "empty file (no header row)", row=1, expected="a header row naming the columns"
         )
     _refuse_binary(source.label, head)
+    _refuse_cr_only(source.label, head)
     text = head.decode(detect_encoding(head), errors="replace").lstrip("\ufeff")
-    first = next(csv.reader(io.StringIO(text)), [])
-    return [c.strip() for c in first]
+    return [c.strip() for c in parse_record(source.label, text, 1)]
+
+
+def parse_record(label: str, text: str, line: int) -> list[str]:
+    """The fields of the first CSV record in ``text`` (which starts at file line ``line``); a record the csv
+    module cannot read (a field over its size limit, a stray line break) is a :class:`SourceError`."""
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise SourceError(
+            label, f"cannot be parsed as CSV ({exc})", row=line, expected="a CSV text file, one record per row"
+        ) from None
+
+
+def _refuse_cr_only(label: str, head: bytes) -> None:
+    """Refuse line breaks that are carriage returns alone (classic Mac OS), which CSV parsers read as one line."""
+    if b"\r" in head and b"\n" not in head.rstrip(b"\r"):
+        raise SourceError(
+            label,
+            "lines end with a carriage return only (classic Mac OS line endings), so the file reads as one line",
+            row=1,
+            expected="Windows (CR LF) or Unix (LF) line endings (save the file again as CSV)",
+        )
 
 
 def _refuse_binary(label: str, head: bytes) -> None:
@@ -321,17 +425,19 @@ def load_csv(
 ) -> LoadedCsv:
     """Read a CSV as text (every cell a ``str``) with only the wanted columns, renamed to the layout's names.
 
-    Raises :class:`SourceError` for an empty file, a header-only file or a missing required column. Lines
-    that cannot be rows are set aside (see :class:`LoadedCsv`) rather than stopping the read: a last line
-    with fewer fields than the header (a download cut short) and lines with more fields than the header
-    (usually an unquoted comma in a name, which would shift every later value).
+    Raises :class:`SourceError` for an empty file, a header-only file, line endings that are carriage returns
+    only, or a missing required column. Lines that cannot be rows are counted as read and rejected (see
+    :class:`LoadedCsv`): a last line with fewer fields than the header (a download cut short, a finding) and
+    lines with more fields than the header (an unquoted comma, such as a thousands separator in ``1,234``,
+    which would shift every later value: a blocking error naming the first such line).
     """
     source = as_single_source(source)
     label = source.label
     raw, complete = source.read_all()
     if not raw or raw.isspace():
         raise SourceError(label, "empty file (no header row)", row=1, expected="a header row naming the columns")
-    _refuse_binary(label, raw[: 256 * 1024])
+    _refuse_binary(label, raw[:_HEAD])
+    _refuse_cr_only(label, raw[:_HEAD])
     encoding = detect_encoding(raw)
     findings: list[str] = []
     blocking: list[str] = []
@@ -356,11 +462,11 @@ def load_csv(
             "check that accented letters and apostrophes in names look right."
         )
         raw = raw.removeprefix(_BOM)
-    text_head = raw[: 256 * 1024].decode(encoding, errors="replace").lstrip("\ufeff")
-    header = [c.strip() for c in next(csv.reader(io.StringIO(text_head)), [])]
+    text_head = raw[:_HEAD].decode(encoding, errors="replace").lstrip("\ufeff")
+    header = [c.strip() for c in parse_record(label, text_head, 1)]
     mapping = match_columns(label, header, required, optional)
 
-    raw, truncated = _drop_truncated_last_line(raw, encoding, len(header))
+    raw, truncated = _drop_truncated_last_line(label, raw, encoding, len(header))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
         try:
@@ -393,7 +499,7 @@ def load_csv(
     frame = frame.rename(columns={c: wanted[norm_name(c)] for c in frame.columns})
     if not len(frame) and not truncated and not wide:
         raise SourceError(label, "header row only, no data rows", row=2, expected="at least one data row")
-    lines = _data_line_numbers(raw, len(frame), set(wide))
+    lines, wide = _record_lines(label, raw, encoding, len(frame), wide, len(header))
     set_aside = {}
     if truncated:
         set_aside[TRUNCATED] = truncated
@@ -408,11 +514,42 @@ def load_csv(
             f"{len(wide)} line(s) have more fields than the {len(header)} in the header (an unquoted comma "
             f"in a value?) and were not used: line(s) {shown}."
         )
+        # A row with a surplus field has its values shifted: dropping it would open a silent gap in a
+        # series, so the file cannot be used until the value is quoted or the separator removed.
+        more = "" if len(wide) == 1 else f" ({len(wide)} lines, the first shown)"
+        blocking.append(
+            str(
+                SourceError(
+                    label,
+                    f"more fields than the {len(header)} in the header, as an unquoted comma (a thousands "
+                    f"separator such as 1,234, or a comma in a name) makes{more}",
+                    row=wide[0],
+                    expected="one field per column (quote values that hold commas; write numbers without "
+                    "thousands separators)",
+                    found=repr(_physical_line(raw, wide[0], encoding)),
+                )
+            )
+        )
     return LoadedCsv(source, frame.reset_index(drop=True), lines, encoding, set_aside, findings, blocking)
 
 
-def _drop_truncated_last_line(raw: bytes, encoding: str, n_fields: int) -> tuple[bytes, list[int]]:
-    """Remove the last line when it has fewer fields than the header or an unclosed quote."""
+def _physical_line(raw: bytes, number: int, encoding: str) -> str:
+    """The text of 1-based line ``number`` of ``raw``."""
+    pos = 0
+    for _ in range(number - 1):
+        pos = raw.find(b"\n", pos) + 1
+        if pos == 0:
+            return ""
+    end = raw.find(b"\n", pos)
+    return raw[pos : end if end >= 0 else len(raw)].decode(encoding, errors="replace").strip().lstrip("\ufeff")
+
+
+def _drop_truncated_last_line(label: str, raw: bytes, encoding: str, n_fields: int) -> tuple[bytes, list[int]]:
+    """Remove the last record when it has fewer fields than the header or an unclosed quote.
+
+    The last record may span several lines (a line break inside a quoted field): it then starts at the
+    line where the quotes it closes were opened.
+    """
     # Index arithmetic rather than rstrip/slicing, so a large file is not copied just to look at its end.
     end = len(raw)
     while end and raw[end - 1 : end] in (b"\r", b"\n", b" ", b"\t"):
@@ -420,20 +557,31 @@ def _drop_truncated_last_line(raw: bytes, encoding: str, n_fields: int) -> tuple
     cut = raw.rfind(b"\n", 0, end)
     if cut < 0:  # header only
         return raw, []
-    last = raw[cut + 1 : end].decode(encoding, errors="replace")
-    if not last.strip():
+    if not raw[cut + 1 : end].strip():
         return raw, []
+    quotes = raw.count(b'"', cut + 1, end)
+    if quotes % 2 and raw.count(b'"', 0, cut + 1) % 2:
+        # The last line closes a quote opened on an earlier line: walk back to where the record starts.
+        while cut > 0 and quotes % 2:
+            prev = raw.rfind(b"\n", 0, cut)
+            quotes += raw.count(b'"', prev + 1, cut)
+            cut = prev
+        if cut < 0:  # the "record" would include the header: leave it to the parser
+            return raw, []
+    last = raw[cut + 1 : end].decode(encoding, errors="replace")
+    first_line = raw.count(b"\n", 0, cut + 1) + 1
     unclosed = last.count('"') % 2 == 1
-    fields = next(csv.reader(io.StringIO(last)), [])
+    fields = parse_record(label, last, first_line) if not unclosed else []
     short = len(fields) < n_fields
     prev_cut = raw.rfind(b"\n", 0, cut)
-    if short and prev_cut >= 0:
+    if short and not unclosed and prev_cut >= 0:
         # A header with trailing empty names (as some spreadsheets export) makes every row "short": compare
         # with the row before, which came through whole.
         prev = raw[prev_cut + 1 : cut].decode(encoding, errors="replace")
-        short = len(fields) < len(next(csv.reader(io.StringIO(prev)), []))
+        if prev.count('"') % 2 == 0:
+            short = len(fields) < len(parse_record(label, prev, first_line - 1))
     if unclosed or short:
-        return raw[: cut + 1], [raw.count(b"\n", 0, cut + 1) + 1]
+        return raw[: cut + 1], [first_line]
     return raw, []
 
 
@@ -442,12 +590,41 @@ def _line_from_parser_error(message: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _data_line_numbers(raw: bytes, n_rows: int, skipped: set[int]) -> np.ndarray:
-    """1-based file line of each data row (pandas skips blank lines and bad lines, so account for them)."""
-    if not skipped and not re.search(rb"\n[ \t]*\r?\n[^\r\n]", raw):
-        return np.arange(2, n_rows + 2)
-    numbers = [i + 1 for i, ln in enumerate(raw.split(b"\n")) if ln.strip() and i + 1 not in skipped][1:]
-    return np.asarray(numbers[:n_rows] + [0] * max(0, n_rows - len(numbers)))
+_BLANK_LINE = re.compile(rb"\n[ \t]*\r?\n[^\r\n]")
+
+
+def _record_lines(
+    label: str, raw: bytes, encoding: str, n_rows: int, wide: list[int], n_fields: int
+) -> tuple[np.ndarray, list[int]]:
+    """The 1-based physical line each data row starts on, and the lines of the records pandas skipped for
+    having more fields than the header.
+
+    The fast path holds when every record is one line (no blank lines, no line breaks in quoted fields): the
+    line count then equals the header, the rows and the skipped records. Otherwise the file is walked
+    record by record with the csv module, which counts the physical lines each record spans.
+    """
+    n_lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
+    if n_lines == 1 + n_rows + len(wide) and not _BLANK_LINE.search(raw):
+        if not wide:
+            return np.arange(2, n_rows + 2), []
+        skip = set(wide)
+        return np.asarray([n for n in range(2, n_lines + 1) if n not in skip][:n_rows]), wide
+    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts: list[int] = []
+    long_records: list[int] = []
+    previous = 0
+    try:
+        for i, record in enumerate(reader):
+            start, previous = previous + 1, reader.line_num
+            if i == 0 or not record or (len(record) == 1 and not record[0].strip()):
+                continue  # the header; blank lines are not rows
+            (long_records if len(record) > n_fields else starts).append(start)
+    except csv.Error as exc:
+        raise SourceError(label, f"cannot be parsed as CSV ({exc})", row=previous + 1) from None
+    if len(long_records) != len(wide):  # the two parsers disagree: keep pandas' count, which sets the rows
+        long_records = (long_records + wide)[: len(wide)]
+    return np.asarray(starts[:n_rows] + [0] * max(0, n_rows - len(starts))), long_records
 
 
 # --------------------------------------------------------------------------------------------------
@@ -476,12 +653,14 @@ class RowFilter:
     which makes ``evaluation validate`` exit with status 2 and strict loading refuse the file.
     """
 
-    def __init__(self, report: ReadReport, lines: np.ndarray) -> None:
+    def __init__(self, report: ReadReport, lines: np.ndarray, places: Sequence[str] | None = None) -> None:
         self.report = report
         self.lines = np.asarray(lines)
+        # Where each row is, when a line number is not how its file is navigated (a spreadsheet cell).
+        self.places = None if places is None else np.asarray(places, dtype=object)
         self.alive = np.ones(len(self.lines), dtype=bool)
         self._problems: dict[tuple[str, str], tuple[int, int]] = {}
-        self._errors: dict[tuple[str, str], tuple[int, CellError, str]] = {}
+        self._errors: dict[tuple[str, str], tuple[int, CellError, str, str | None]] = {}
 
     def reject(
         self,
@@ -504,7 +683,8 @@ class RowFilter:
                 self._problems[key] = (count + n, first)
                 if error is not None and key not in self._errors:
                     found = "" if error.cells is None else str(error.cells.iloc[first_pos]).strip()
-                    self._errors[key] = (int(self.lines[first_pos]), error, found)
+                    place = None if self.places is None else str(self.places[first_pos])
+                    self._errors[key] = (int(self.lines[first_pos]), error, found, place)
         return n
 
     def compact(self, *frames: pd.DataFrame) -> list[pd.DataFrame]:
@@ -512,6 +692,8 @@ class RowFilter:
         keep = self.alive
         out = [f.loc[keep].reset_index(drop=True) for f in frames]
         self.lines = self.lines[keep]
+        if self.places is not None:
+            self.places = self.places[keep]
         self.alive = np.ones(len(self.lines), dtype=bool)
         return out
 
@@ -526,7 +708,7 @@ class RowFilter:
                 where = f"line {first}" if count == 1 else f"first at line {first}"
             prefix = f"{what}: " if what else ""
             self.report.findings.append(f"{prefix}{count} row(s) not used: {reason} ({where}).")
-        for key, (line, error, found) in self._errors.items():
+        for key, (line, error, found, place) in self._errors.items():
             count = self._problems[key][0]
             more = "" if count == 1 else f" ({count} rows, the first shown)"
             message = str(
@@ -537,6 +719,7 @@ class RowFilter:
                     column=error.column,
                     expected=error.expected,
                     found=repr(found) if error.cells is not None else None,
+                    place=None if place is None else f"{place} (column {error.column})",
                 )
             )
             # Without a known line the column is still the most useful pointer, so it goes in the text.

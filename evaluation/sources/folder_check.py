@@ -2,9 +2,11 @@
 
 Standard output gets the full account, in a fixed order so two runs on the same files print the same text:
 
-1. per input file (sorted by path within the folder): the layout recognised, the period covered, the number
-   of organisations and the measures found, rows read / kept / rejected with a count per reason, and every
-   finding of the reader;
+1. per file under the folder (sorted by path within the folder; zip members as ``archive.zip!member``):
+   either "skipped" with the reason (read-me, hidden or lock file, unknown extension, dangling link, link to
+   a folder, nested archive or other non-CSV zip member, unreadable folder), or the layout recognised, the
+   period covered, the number of organisations and the measures found, rows read / kept / rejected with a
+   count per reason, and every finding of the reader;
 2. the four sites' coverage: per site (by ODS code) and measure (by id), the first and last month, the
    months present, how many months are missing in between, and the months flagged as outliers;
 3. the data-quality outliers (months far out of line with their neighbours, see
@@ -12,8 +14,10 @@ Standard output gets the full account, in a fixed order so two runs on the same 
 
 The exit status is 0 when the folder is usable. Otherwise it is 2, and standard error has exactly one line
 per blocking problem: a file that cannot be read (``<file>: missing required column(s) ...``,
-``<file>: unknown layout; ...``, ``<file>: empty file ...``, ``<file>: truncated ...``), a folder with no
-input files or no rows for any of the four sites, or a data directory that does not exist.
+``<file>: unknown layout; ...``, ``<file>: empty file ...``, ``<file>: truncated ...``), a value that
+conflicts with another file's (both files named), a folder that cannot be listed, a dangling link named
+like an input, a folder with no input files or no rows for any of the four sites, or a data directory that
+does not exist.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import pandas as pd
 from evaluation.dictionary.registry import Registry, RegistryError, default_registry
 from evaluation.panel.frame import ReadReport
 from evaluation.panel.quality import OUTLIER_FLAG, has_flag, outlier_scores
-from evaluation.sources import INPUT_SUFFIXES, SourceError, load_panel
+from evaluation.sources import INPUT_SUFFIXES, SourceError, is_skipped, load_panel
+from evaluation.sources.common import one_line
+from evaluation.text import inert_terminal
 
 Emit = Callable[..., None]
 
@@ -57,28 +63,31 @@ def validate(
     try:
         registry = registry or default_registry()
     except RegistryError as exc:
-        print(_one_line(str(exc)), file=err)
+        print(inert_terminal(_one_line(str(exc))), file=err)
         return EXIT_NOT_USABLE
     folder = Path(data_dir)
     if not folder.exists():
-        print(f"data directory {folder} does not exist", file=err)
+        print(inert_terminal(f"data directory {folder} does not exist"), file=err)
         return EXIT_NOT_USABLE
     if not folder.is_dir():
-        print(f"data directory {folder} is not a directory", file=err)
+        print(inert_terminal(f"data directory {folder} is not a directory"), file=err)
         return EXIT_NOT_USABLE
     try:
         panel, reports = load_panel(folder, registry=registry, strict=False)
     except (SourceError, OSError) as exc:  # e.g. the organisation succession table cannot be read
-        print(_one_line(str(exc)), file=err)
+        print(inert_terminal(_one_line(str(exc))), file=err)
         return EXIT_NOT_USABLE
 
     def emit(line: str = "") -> None:
-        print(line, file=out)
+        # File names, organisation codes and reader findings come from the data: no escape sequence or
+        # control character in them reaches the terminal.
+        print(inert_terminal(line), file=out)
 
     reports = sorted(reports, key=lambda r: _relative(r.path, folder))
     site_codes = sorted(s.ods_code for s in registry.sites)
+    n_skipped = sum(is_skipped(r) for r in reports)
     emit(f"Data folder: {folder}")
-    emit(f"Input files: {len(reports)}; panel rows: {len(panel)}")
+    emit(f"Input files: {len(reports) - n_skipped}; skipped: {n_skipped}; panel rows: {len(panel)}")
     for i, report in enumerate(reports, start=1):
         emit()
         _print_file(emit, i, len(reports), report, panel, folder, registry)
@@ -86,21 +95,37 @@ def validate(
     _print_coverage(emit, panel, registry)
     emit()
     _print_outliers(emit, panel, site_codes, registry)
+    emit()
+    _print_estimability(emit, panel, registry)
 
     blocking = sorted({_one_line(b) for r in reports for b in r.blocking})
-    if not reports:
+    if all(is_skipped(r) for r in reports):
         blocking.append(f"{folder}: no input files (names ending {', '.join(INPUT_SUFFIXES)})")
-    elif not panel["org_code"].isin(site_codes).any() and any(not r.blocking for r in reports):
+    elif not panel["org_code"].isin(site_codes).any() and any(
+        not r.blocking and not is_skipped(r) for r in reports
+    ):
         # Only said when some file was read: if every file failed, those failures are the problems.
         blocking.append(f"no rows for any of the four sites ({', '.join(site_codes)}) in {folder}")
     emit()
     if blocking:
         emit(f"Result: NOT USABLE -- {len(blocking)} blocking problem(s), one per line on standard error.")
         for line in blocking:
-            print(line, file=err)
+            print(inert_terminal(line), file=err)
         return EXIT_NOT_USABLE
     emit("Result: usable.")
     return EXIT_OK
+
+
+def _print_estimability(emit: Emit, panel: pd.DataFrame, registry: Registry) -> None:
+    """What run will estimate per site x domain (evaluation.evaluate.estimability), so validate and run agree."""
+    from evaluation.evaluate.estimability import estimability, summary_lines
+
+    emit("What run will estimate (per site x domain, at each site's go-live in the registry):")
+    rows = estimability(registry, panel)
+    for line in summary_lines(rows):
+        emit(f"  {line}")
+    for r in rows:
+        emit(f"    {r.line()}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,7 +133,7 @@ def validate(
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return one_line(text)
 
 
 def _relative(label: str, folder: Path) -> str:
@@ -117,17 +142,6 @@ def _relative(label: str, folder: Path) -> str:
         return Path(label).relative_to(folder).as_posix()
     except ValueError:
         return label
-
-
-def _source_name(label: str) -> str:
-    """The panel's ``source_file`` for a report path: the file name, or ``archive.zip!member.csv``."""
-    if Path(label).is_file():
-        return Path(label).name
-    # A zip member's label is "<archive path>!<member>"; the archive is the longest prefix that is a file.
-    for cut in [i for i, ch in enumerate(label) if ch == "!"][::-1]:
-        if Path(label[:cut]).is_file():
-            return f"{Path(label[:cut]).name}!{label[cut + 1 :]}"
-    return Path(label).name
 
 
 def _ym(ts: pd.Timestamp) -> str:
@@ -142,6 +156,11 @@ def _print_file(
     emit: Emit, i: int, n: int, report: ReadReport, panel: pd.DataFrame, folder: Path, registry: Registry
 ) -> None:
     emit(f"File {i} of {n}: {_relative(report.path, folder)}")
+    if is_skipped(report):
+        emit(f"  {report.layout}")
+        for text in report.blocking:
+            emit(f"  BLOCKING: {_one_line(text)}")
+        return
     try:
         layout_name = registry.layout(report.layout).name
         emit(f"  layout: {report.layout} ({layout_name})")
@@ -149,7 +168,8 @@ def _print_file(
         emit(f"  layout: {report.layout} (not recognised)")
     if report.sha256:
         emit(f"  sha256: {report.sha256}")
-    rows = panel[panel["source_file"] == _source_name(report.path)]
+    # The panel's source_file is the path relative to the data folder (archive.zip!member for a zip member).
+    rows = panel[panel["source_file"] == _relative(report.path, folder)]
     if len(rows):
         types = ", ".join(
             f"{ptype} {_span(grp['period'])}" for ptype, grp in sorted(rows.groupby("period_type"), key=lambda t: t[0])

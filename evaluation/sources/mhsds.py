@@ -11,8 +11,9 @@ Period conventions:
   day of the **end** month, so a rolling series is indexed by the month its 12 months end in (the way the
   publication describes it, e.g. "the 12 months to November 2022").
 
-Status: "Final" is final; "Performance", "Provisional" and "Primary" are provisional. Values ``*``, ``.`` or
-empty are suppressed (value NaN, never zero).
+Status: "Final" is final; "Performance", "Provisional" and "Primary" are provisional. Values ``*``, ``.`` (the
+``already_suppressed_marks`` of ``data_dictionary/disclosure.yaml``) or empty are suppressed (value NaN, never
+zero). A value with a fraction for a measure whose ``value_type`` is ``count`` is an error.
 """
 
 from __future__ import annotations
@@ -129,6 +130,13 @@ def read_mhsds(source: CsvSource | Path | str, registry: Registry | None = None)
         (value < 0).to_numpy(),
         "negative value",
         error=CellError("MEASURE_VALUE", "zero or more", df["MEASURE_VALUE"]),
+    )
+    # A count of referrals, contacts or people is whole; a fraction is a typing or export error.
+    counts = {m.source_measure_id for m in registry.measures if m.layout == LAYOUT and m.value_type == "count"}
+    rf.reject(
+        (clean(df["MEASURE_ID"]).isin(counts) & (value % 1 != 0) & value.notna()).to_numpy(),
+        "count is not a whole number",
+        error=CellError("MEASURE_VALUE", "a whole number (the measure is a count)", df["MEASURE_VALUE"]),
     )
 
     parts = pd.DataFrame(

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.dictionary.registry import Registry, default_registry
-from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, sha256_file, sort_panel
+from evaluation.panel.frame import ReadReport, ReadResult, coerce_panel, sort_panel
+from evaluation.provenance import sha256_file
 from evaluation.sources.common import (
     DATE_EXPECTED,
     ODS_EXPECTED,
@@ -275,6 +276,7 @@ def read_sickness_table(
 
     report = ReadReport(path=str(path), layout=TABLE_LAYOUT, sha256=sha256_file(path))
     month_cols = sorted(months)
+    _refuse_bad_month_headers(path, sheet, header_row, months, rows)
     records: list[tuple] = []
     note_lines = 0
     for offset, row in enumerate(rows):
@@ -284,7 +286,7 @@ def read_sickness_table(
         if not code:
             if any(isinstance(c, int | float) for c in cells):
                 for j, c in zip(month_cols, cells, strict=True):
-                    records.append(("", months[j], c, line, "", "missing organisation code"))
+                    records.append(("", months[j], c, line, "", "missing organisation code", j))
             elif any(c is not None for c in row):
                 note_lines += 1
             continue
@@ -292,12 +294,13 @@ def read_sickness_table(
         aggregate = org_name.casefold().startswith("all organisations")
         for j, c in zip(month_cols, cells, strict=True):
             records.append(
-                (code, months[j], c, line, org_name, "aggregate row (all organisations)" if aggregate else "")
+                (code, months[j], c, line, org_name, "aggregate row (all organisations)" if aggregate else "", j)
             )
 
-    frame = pd.DataFrame(records, columns=["org_code", "period", "cell", "line", "org_name", "pre"])
+    frame = pd.DataFrame(records, columns=["org_code", "period", "cell", "line", "org_name", "pre", "col"])
     report.rows_read = len(frame)
-    rf = RowFilter(report, frame["line"].to_numpy())
+    places = [f"sheet {sheet!r} cell {_cell_ref(j, line)}" for j, line in zip(frame["col"], frame["line"], strict=True)]
+    rf = RowFilter(report, frame["line"].to_numpy(), places)
     for reason in ("aggregate row (all organisations)", "missing organisation code"):
         rf.reject(frame["pre"].eq(reason).to_numpy(), reason, scope=reason.startswith("aggregate"))
     (frame,) = rf.compact(frame)
@@ -312,9 +315,17 @@ def read_sickness_table(
         ),
         errors="coerce",
     ).astype("float64")
-    rf.reject((value.isna() & ~suppressed & ~no_figures).to_numpy(), "non-numeric value")
-    rf.reject((value < 0).to_numpy(), "negative value")
-    rf.reject((value > 100).to_numpy(), "rate above 100%")
+    # As strict as the CSV readers: a cell that cannot be a rate is an error naming the cell, never dropped.
+    shown = cell.map(lambda c: "" if c is None else f"{c:g}" if isinstance(c, float) else str(c))
+    # Org codes are not checked against the ODS pattern here: the published table itself carries codes such
+    # as 'RYK-X' (an organisation that has since closed), which the CSV layouts never do.
+    rf.reject(
+        (value.isna() & ~suppressed & ~no_figures).to_numpy(),
+        "non-numeric value",
+        error=CellError("rate", "a rate in % from 0 to 100, or '.' where the rate is hidden", shown),
+    )
+    rf.reject((value < 0).to_numpy(), "negative value", error=CellError("rate", "zero or more", shown))
+    rf.reject((value > 100).to_numpy(), "rate above 100%", error=CellError("rate", "at most 100 (a percentage)", shown))
     parts = frame.assign(value=value, suppressed=suppressed, no_figures=no_figures)
     (parts,) = rf.compact(parts)
     _reject_table_duplicates(parts, rf, report)
@@ -349,6 +360,50 @@ def read_sickness_table(
     return ReadResult(sort_panel(coerce_panel(panel)), report)
 
 
+def _cell_ref(col: int, row: int) -> str:
+    """A spreadsheet cell reference such as ``D12`` from a 0-based column and a 1-based row."""
+    from openpyxl.utils import get_column_letter
+
+    return f"{get_column_letter(int(col) + 1)}{int(row)}"
+
+
+def _refuse_bad_month_headers(
+    path: Path, sheet: str, header_row: int, months: dict[int, pd.Timestamp], rows: list[tuple]
+) -> None:
+    """Refuse a month header in the future (a typed year) and a column of figures with no month header (a
+    merged or empty header cell), whose figures would otherwise be dropped without a word."""
+    line = header_row + 1  # 1-based sheet row of the header
+    now = pd.Timestamp.today().to_period("M").to_timestamp()
+    for j, month in sorted(months.items()):
+        if month > now:
+            raise SourceError(
+                path,
+                "month header in the future",
+                place=f"sheet {sheet!r} cell {_cell_ref(j, line)}",
+                expected="a month that has already started",
+                found=f"{month:%B %Y}",
+            )
+    first = min(months)
+    unlabelled = sorted(
+        {
+            j
+            for row in rows
+            for j, c in enumerate(row)
+            if j > first and j not in months and isinstance(c, int | float) and not isinstance(c, bool)
+        }
+    )
+    if unlabelled:
+        cells = ", ".join(_cell_ref(j, line) for j in unlabelled[:5]) + (" ..." if len(unlabelled) > 5 else "")
+        raise SourceError(
+            path,
+            f"{len(unlabelled)} column(s) of figures have no month header (a merged or empty header cell?), so "
+            "their figures cannot be placed in a month",
+            place=f"sheet {sheet!r} cell {_cell_ref(unlabelled[0], line)}",
+            expected="a month header such as 'April 2013' above every column of figures",
+            found=f"header cell(s) {cells}",
+        )
+
+
 def _reject_table_duplicates(parts: pd.DataFrame, rf: RowFilter, report: ReadReport) -> None:
     """An organisation listed twice (e.g. moved between ICS areas, with '.' in the months it was not there):
     per month keep a published rate over '.', '.' over an empty cell, otherwise the first row."""
@@ -375,7 +430,16 @@ def _reject_table_duplicates(parts: pd.DataFrame, rf: RowFilter, report: ReadRep
             f"{int(conflict.sum())} cell(s) repeat an organisation and month with a different rate; the "
             f"first row was kept (e.g. {eg['org_code']} {eg['period']:%Y-%m}, sheet row {eg['line']})."
         )
-        rf.reject(conflict, "conflicting duplicate", scope=True)
+        # As in the CSV readers (A15): two different rates for one organisation and month is an error.
+        first = parts.assign(_rank=rank).groupby(key)["value"].transform("first")
+        quoted = parts["value"].map(lambda v: f"{v:g}") + ", where an earlier row has " + first.map(
+            lambda v: f"{v:g}"
+        )
+        rf.reject(
+            conflict,
+            "conflicting duplicate",
+            error=CellError("rate", "one rate per organisation and month", quoted),
+        )
     listed = sorted(parts.loc[exact | weaker | conflict, "org_code"].unique())
     report.findings.append(
         f"Organisation(s) listed in more than one row: {', '.join(listed)}; one value per month was kept "

@@ -10,6 +10,10 @@ site and checks on each:
 * every ``<img>`` has loaded (``complete`` and ``naturalWidth > 0``);
 * every internal link resolves to a file of the site, and its ``#fragment`` exists as an ``id`` (or ``<a name>``)
   on the target page; external links are listed, never fetched;
+* text in every chart image is at least ``MIN_CHART_TEXT_PX`` high as rendered at the laptop width (the chart's
+  smallest font, ``data-min-font-pt`` on the ``<img>``, scaled by rendered width / natural width);
+* no table overflows its container without the scroll cue (``.is-overflowing``, added by ``a11y.js``);
+* at the phone width the page itself never scrolls sideways;
 * axe-core reports no violation of impact "serious" or "critical" (lower impacts are printed as warnings), in
   the light and the dark colour scheme (the theme follows the reader's OS setting and has a switcher), at a
   laptop width and a phone width (where tables and outputs scroll sideways).
@@ -57,12 +61,14 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-WINDOW = (1366, 900)  # a laptop: the theme's desktop layout with both sidebars
-VIEWPORTS = ((1366, 900), (390, 844))  # that laptop and a phone (the theme's mobile layout)
+MIN_CHART_TEXT_PX = 12.0  # the page's small print at a laptop width
+WINDOW = (1280, 900)  # a laptop: the theme's desktop layout with both sidebars
+VIEWPORTS = ((1280, 900), (390, 844))  # that laptop and a phone (the theme's mobile layout)
 MODES = ("light", "dark")
 FAILING_IMPACTS = {"serious", "critical"}
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}  # assets and theme templates, not pages
 SCREENSHOT_PAGE = "_generated/sites/lancashire/crisis_demand.html"
+SCREENSHOT_WIDTHS = (1280, 390)  # a laptop and a phone
 MAX_SCREENSHOT_HEIGHT = 16000  # Chromium's texture limit; longer pages are cut there
 
 
@@ -90,6 +96,7 @@ class PageResult:
     console_errors: list[str] = field(default_factory=list)
     broken_images: list[str] = field(default_factory=list)
     broken_links: list[str] = field(default_factory=list)
+    layout: list[str] = field(default_factory=list)  # small chart text, silent table overflow, sideways scroll
     axe_failing: list[AxeViolation] = field(default_factory=list)
     axe_warnings: list[AxeViolation] = field(default_factory=list)
     external_links: list[str] = field(default_factory=list)
@@ -99,13 +106,15 @@ class PageResult:
 
     @property
     def passed(self) -> bool:
-        return not (self.error or self.console_errors or self.broken_images or self.broken_links or self.axe_failing)
+        return not (self.error or self.console_errors or self.broken_images or self.broken_links or self.layout
+                    or self.axe_failing)
 
     def problems(self) -> list[str]:
         out = [f"error: {self.error}"] if self.error else []
         out += [f"console: {m}" for m in self.console_errors]
         out += [f"image: {m}" for m in self.broken_images]
         out += [f"link: {m}" for m in self.broken_links]
+        out += [f"layout: {m}" for m in self.layout]
         out += [v.line() for v in self.axe_failing]
         return out
 
@@ -115,6 +124,7 @@ class PageResult:
             f"{status} {self.page}: {self.images} img, {self.internal_links} internal / "
             f"{len(self.external_links)} external links, console errors {len(self.console_errors)}, "
             f"broken images {len(self.broken_images)}, broken links {len(self.broken_links)}, "
+            f"layout problems {len(self.layout)}, "
             f"axe serious/critical {len(self.axe_failing)}, axe minor/moderate {len(self.axe_warnings)}"
         )
 
@@ -239,6 +249,44 @@ return {
 };
 """
 
+_LAYOUT_JS = """
+const minPx = arguments[0];
+const out = {charts: [], tables: [], pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth};
+document.querySelectorAll('figure img, .cell_output img').forEach(img => {
+  const pt = parseFloat(img.dataset.minFontPt || 'NaN');
+  const natural = img.naturalWidth, shown = img.getBoundingClientRect().width;
+  if (!natural || !shown) return;
+  const px = pt * (4 / 3) * shown / natural;
+  out.charts.push({src: (img.getAttribute('src') || '').slice(0, 80), pt: isNaN(pt) ? null : pt,
+                   px: isNaN(px) ? null : Math.round(px * 10) / 10});
+});
+document.querySelectorAll('table').forEach(table => {
+  const box = table.closest('.table-scroll, .pst-scrollable-table-container') || table.parentElement;
+  if (box.scrollWidth > box.clientWidth + 1 && !box.classList.contains('is-overflowing')) {
+    const cap = table.querySelector('caption');
+    out.tables.push((cap ? cap.textContent : table.textContent).replace(/\\s+/g, ' ').trim().slice(0, 60));
+  }
+});
+return out;
+"""
+
+
+def _check_layout(driver: WebDriver, width: int, result: PageResult) -> None:
+    """Chart text size (laptop width only), tables that overflow silently, and sideways scrolling (phone)."""
+    found = driver.execute_script(_LAYOUT_JS, MIN_CHART_TEXT_PX)
+    if width >= 1000:
+        for chart in found["charts"]:
+            if chart["pt"] is None:
+                result.layout.append(f"chart {chart['src']}: no data-min-font-pt, text size cannot be checked")
+            elif chart["px"] < MIN_CHART_TEXT_PX:
+                result.layout.append(f"chart {chart['src']}: smallest text {chart['px']} px at {width} px wide "
+                                     f"(at least {MIN_CHART_TEXT_PX:g} px)")
+    for table in found["tables"]:
+        result.layout.append(f"table overflows at {width} px with no scroll cue: {table!r}")
+    if width < 600 and found["pageWidth"] > found["viewport"] + 1:
+        result.layout.append(f"page scrolls sideways at {width} px ({found['pageWidth']} px of content)")
+
+
 _AXE_JS = """
 const done = arguments[arguments.length - 1];
 axe.run(document, {resultTypes: ['violations']})
@@ -338,6 +386,7 @@ def _visit(
         if i:
             driver.set_window_size(width, height)
             time.sleep(0.6)  # the theme re-marks scrollable regions 300 ms after a resize
+        _check_layout(driver, width, result)
         for mode in modes:
             _set_mode(driver, mode)
             _run_axe(driver, axe_source, f"{mode} {width}px", result)
@@ -381,11 +430,11 @@ def _resolve_links(site: Path, base: str, result: PageResult, visit: _Visit, see
             result.broken_links.append(f"{href}: no id or name {fragment!r} on {rel}")
 
 
-def screenshot(driver: WebDriver, base: str, page: str, out: Path) -> Path:
-    """A full-page PNG of ``page`` (the viewport stretched to the document height)."""
+def screenshot(driver: WebDriver, base: str, page: str, out: Path, width: int = WINDOW[0]) -> Path:
+    """A full-page PNG of ``page`` at ``width`` (the viewport stretched to the document height)."""
     import base64
 
-    driver.set_window_size(*WINDOW)
+    driver.set_window_size(width, WINDOW[1])
     driver.get(base + page)
     time.sleep(0.3)
     height = int(driver.execute_script(
@@ -393,7 +442,7 @@ def screenshot(driver: WebDriver, base: str, page: str, out: Path) -> Path:
     ))
     height = min(height, MAX_SCREENSHOT_HEIGHT)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": WINDOW[0], "height": height, "deviceScaleFactor": 1, "mobile": False,
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600,
     })
     try:
         time.sleep(0.3)
@@ -401,7 +450,7 @@ def screenshot(driver: WebDriver, base: str, page: str, out: Path) -> Path:
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     out.mkdir(parents=True, exist_ok=True)
-    path = out / (page.replace("/", "__").removesuffix(".html") + ".png")
+    path = out / (page.replace("/", "__").removesuffix(".html") + f"_{width}px.png")
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
 
@@ -447,7 +496,8 @@ def check_site(
                 _resolve_links(site, base, result, seen[result.page], seen)
         if screenshots is not None:
             for page in screenshot_pages(pages):
-                log(f"screenshot: {screenshot(driver, base, page, Path(screenshots))}")
+                for width in SCREENSHOT_WIDTHS:
+                    log(f"screenshot: {screenshot(driver, base, page, Path(screenshots), width)}")
     return results
 
 

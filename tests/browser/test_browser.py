@@ -4,7 +4,7 @@
 
 Optional: AXE_JS (an axe.min.js; default: install the pinned axe-core into build/browser with npm),
 BROWSER_SCREENSHOTS (folder for the two full-page screenshots), BROWSER_MODES (default ``light,dark``),
-BROWSER_VIEWPORTS (default ``1366x900,390x844``). Skipped when SITE_HTML is unset.
+BROWSER_VIEWPORTS (default ``1280x900,390x844``). Skipped when SITE_HTML is unset.
 """
 
 from __future__ import annotations

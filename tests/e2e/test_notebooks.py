@@ -26,3 +26,25 @@ def test_template_exists_without_outputs_and_with_parameters(domain):
         assert "def " not in c.source and "class " not in c.source
         assert "statsmodels" not in c.source
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+@pytest.mark.e2e
+def test_a_domain_notebook_run_from_the_notebooks_folder_shows_its_charts_and_headline(built_results, tmp_path):
+    """As an evaluator would run it (papermill from notebooks/, or JupyterLab): the charts are image outputs and
+    the headline sentence is an output, not only glued for the site."""
+    import papermill as pm
+
+    from evaluation.results.files import read_result
+
+    build = tmp_path / "build"
+    out = tmp_path / "crisis_demand.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / "crisis_demand.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
+                        kernel_name="python3", parameters={"site": "bradford", "build_dir": str(build),
+                                                           "data_dir": str(built_results / "data" / "synthetic")})
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    images = [o for o in outputs if {"image/png", "image/svg+xml"} & set(o.get("data", {}))]
+    assert len(images) >= 4  # SPC and model charts at least
+    headline = read_result(build / "results" / "bradford" / "crisis_demand.json").headline.findings.headline
+    texts = [o.data.get("text/markdown", "") + o.data.get("text/plain", "") for o in outputs if "data" in o]
+    assert any(headline.split(" (")[0] in t for t in texts), headline

@@ -89,6 +89,15 @@ def test_missing_file_is_named(tmp_path: Path):
         load_registry(tmp_path)
 
 
+def test_analysis_facts_load_and_a_bad_fact_names_file_and_field(dictionary_copy: Path):
+    facts = load_registry(dictionary_copy).analysis
+    assert facts.covid.months == ("2020-03-01", "2021-03-01")
+    assert facts.its.min_pre_months >= 3 and facts.comparators.scale_measure == "MHS32"
+    _edit(dictionary_copy / "analysis.yaml", lambda d: d["its"].update(min_pre_months=1))
+    with pytest.raises(RegistryError, match=r"analysis\.yaml: its\.min_pre_months"):
+        load_registry(dictionary_copy)
+
+
 def test_analysis_facts_for_the_primary_estimand_and_sensitivity():
     its = load_registry(DICTIONARY_DIR).analysis.its
     assert its.primary_horizon_months == 12 and its.golive_shift_months == (-6, -3, 3, 6)
@@ -107,3 +116,4 @@ def test_demonstration_effects_are_validated(dictionary_copy: Path):
     _edit(dictionary_copy / "demonstration.yaml", lambda d: d["effects"]["dorset"]["CCR70"].update(step="big"))
     with pytest.raises(RegistryError, match=r"demonstration\.yaml: effects\.dorset\.CCR70\.step"):
         load_registry(dictionary_copy)
+

@@ -352,3 +352,24 @@ def test_quality_summary_is_json_safe_and_deterministic():
     text = json.dumps(first, sort_keys=False)
     assert text == json.dumps(second, sort_keys=False)
     assert json.loads(text) == first
+
+
+def test_a_month_when_most_trusts_move_together_is_not_an_outlier():
+    """The national COVID-19 peaks move most trusts at once: judged against the national movement, the
+    peak month is not an outlier of any trust, while one trust's lone spike still is."""
+    periods = pd.date_range("2021-06-01", periods=13, freq="MS")
+    rows = []
+    for k in range(12):
+        org = f"RX{k}" if k < 10 else f"RY{k}"
+        for i, p in enumerate(periods):
+            value = 4.5 + 0.02 * ((i * 7 + k) % 5)
+            if p == pd.Timestamp("2022-01-01"):
+                value += 2.0  # the Omicron wave: every trust at once
+            if org == "RX3" and p == pd.Timestamp("2021-09-01"):
+                value += 2.0  # one trust alone
+            rows.append({"org_code": org, "period": p, "measure_id": "SICKNESS_RATE", "period_type": "month",
+                         "numerator": float("nan"), "denominator": float("nan"), "value": value,
+                         "status": "final", "suppressed": False, "quality_flags": "", "source_file": "x.csv"})
+    flagged = flag_outliers(pd.DataFrame(rows))
+    out = flagged[has_flag(flagged["quality_flags"], OUTLIER_FLAG)]
+    assert list(zip(out["org_code"], out["period"], strict=True)) == [("RX3", pd.Timestamp("2021-09-01"))]

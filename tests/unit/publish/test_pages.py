@@ -1,15 +1,17 @@
 """The site's words and downloads: overview sentences checked against the numbers, easy read, CSVs, alt text.
 
 The checkers here (``check_overview``, ``check_img_alts``) are also run on a real built site by
-tests/test_end_to_end.py. They re-derive every number from the results entry (percentages from the ratios,
-percentage points from the differences) and compare with what the sentence states, within display rounding;
-they never call the code that wrote the sentence.
+tests/e2e/test_end_to_end.py. They re-derive every number from the results model's first-year change
+(``MeasureResult.primary``: percent for counts, percentage points for proportions and rates) and compare with
+what the sentence states, within display rounding; they never call the code that wrote the sentence. The
+fixtures build the numbers and let :mod:`evaluation.results.sentences` write the sentences, so the checkers are
+tested on the real wording.
 """
 
 from __future__ import annotations
 
-import copy
 import csv
+import html
 import io
 import random
 import re
@@ -23,6 +25,17 @@ from evaluation.publish.cards import variation_label
 from evaluation.publish.downloads import COLUMNS, FORBIDDEN_WORDS, results_csv, write_results_csvs
 from evaluation.publish.easy_read import JARGON, easy_read_page, measure_sentences
 from evaluation.publish.pages import overview_fragment, summary_page
+from evaluation.results import sentences
+from evaluation.results.schema import (
+    DomainResult,
+    Estimate,
+    InputUsed,
+    Interval,
+    ITSSummary,
+    MeasureResult,
+    Primary,
+    SPCSummary,
+)
 
 NUM = r"(\d+(?:\.\d+)?)"
 
@@ -70,70 +83,119 @@ def _close(stated: str, exact: float) -> bool:
     return abs(float(stated) - exact) <= 0.5 * 10 ** -decimals + 1e-9
 
 
-def check_sentence(sentence: str, m: dict) -> None:
-    """Direction word, percentage (or percentage points) and both interval bounds, from the results entry."""
-    its = m.get("its")
-    if m.get("status") != "ok" or not its:
-        assert "than expected" not in sentence and "%" not in sentence, sentence
+_WHEN = {"effect_in_month_12": "a year after go-live",
+         "average_months_1_to_12": "on average over the first year after go-live"}
+
+
+def _rel_unit(p: Primary) -> str:
+    """How the sentence writes the relative change's unit after a number."""
+    return "%" if p.relative_unit == "percent" else " percentage points"
+
+
+def _side(x: float) -> str:
+    return "lower" if x < 0 else "higher"
+
+
+def _check_side(stated: str, word: str, exact: float, sentence: str) -> None:
+    """A stated size and its side word match a signed number (a size displayed as zero may take either side)."""
+    assert _close(stated, abs(exact)), (sentence, exact)
+    assert float(stated) == 0 or word == _side(exact), (sentence, exact)
+
+
+def check_sentence(sentence: str, m: MeasureResult) -> None:
+    """The headline states the first-year change (``primary``), in percent for counts or percentage points for
+    proportions and rates, its side and both 95% CI bounds, re-derived from the numbers; a clear claim only when
+    the interval excludes 0, 'no clear change' wording otherwise; never odds, never a double negative."""
+    assert "odds" not in sentence.lower() and "cannot be ruled out" not in sentence, sentence
+    p = m.primary
+    if m.status != "ok" or p is None:
+        assert "than expected" not in sentence and "%" not in sentence and "percentage point" not in sentence, sentence
         return
-    est, lo, hi = (its["step"][k] for k in ("estimate", "ci_low", "ci_high"))
-    diff = its["scale"] == "difference"
-    null = 0.0 if diff else 1.0
-    direction = "lower" if hi < null else "higher" if lo > null else "no clear change"
-    size = (lambda x: abs(x)) if diff else (lambda x: abs(x - 1.0) * 100)  # noqa: E731 - the scale's size
-    unit = r" percentage points" if diff else "%"
+    est, lo, hi = p.relative.estimate, p.relative.ci_low, p.relative.ci_high
+    direction = "lower" if hi < 0 else "higher" if lo > 0 else "no clear change"
+    unit, when = _rel_unit(p), re.escape(_WHEN[p.basis])
     if direction != "no clear change":
-        pat = (rf"(?:was|were) {NUM}{unit} (lower|higher) than expected from the earlier trend "
-               rf"\(95% CI {NUM}(?:{unit})? to {NUM}{unit} (lower|higher)\)")
-        found = re.search(pat, sentence)
-        assert found, f"no clear-change wording in: {sentence}"
-        pct, word, a, b, word2 = found.groups()
+        assert "no clear change" not in sentence and "consistent with no change" not in sentence, sentence
+        if p.relative_unit == "percent":
+            pat = (rf"were (?:about|under) {NUM} [^()]*?(lower|higher) than expected from the earlier trend {when} "
+                   rf"\({NUM}% (lower|higher); 95% CI {NUM}% to {NUM}% (lower|higher)\)")
+            found = re.search(pat, sentence)
+            assert found, f"no clear-change wording in: {sentence}"
+            amount, word, pct, word2, a, b, word3 = found.groups()
+            # Per month, in units, rounded as a published count is: "under 5" below the threshold, else the
+            # nearest multiple of 5 (disclosure.yaml), so a model estimate never reads as an exact small count.
+            exact = abs(p.absolute.estimate)
+            if "under " + amount in sentence:
+                assert exact < 5 and amount == "5", (sentence, exact)
+            else:
+                assert float(amount.replace(",", "")) % 5 == 0 and abs(float(amount.replace(",", "")) - exact) <= 2.5, (
+                    sentence, exact)
+            assert word3 == direction, sentence
+        else:
+            pat = (rf"was {NUM} percentage points? (lower|higher) than expected from the earlier trend {when} "
+                   rf"\(95% CI {NUM} to {NUM} points (lower|higher)\)")
+            found = re.search(pat, sentence)
+            assert found, f"no clear-change wording in: {sentence}"
+            pct, word, a, b, word2 = found.groups()
         assert word == word2 == direction, sentence
-        assert _close(pct, size(est)), (sentence, est)
-        low, high = sorted([size(lo), size(hi)])
+        assert _close(pct, abs(est)), (sentence, est)
+        low, high = sorted([abs(lo), abs(hi)])
         assert _close(a, low) and _close(b, high), (sentence, lo, hi)
+        # A clear claim whose interval is shown reaching 0 would read as including no change.
+        assert float(a) > 0, (sentence, lo, hi)
         return
-    assert "no clear change" in sentence and "cannot be ruled out" in sentence, sentence
-    assert "than expected from the earlier trend (95% CI" not in sentence, sentence
-    found = re.search(rf"runs from {NUM}{unit} lower to {NUM}{unit} higher", sentence)
+    assert "no clear change" in sentence and "consistent with no change" in sentence, sentence
+    assert "than expected from the earlier trend (" not in sentence and "; 95% CI" not in sentence, sentence
+    found = re.search(rf"the 95% CI runs from {NUM}{unit} (lower|higher) to {NUM}{unit} (lower|higher)", sentence)
     assert found, sentence
-    assert _close(found.group(1), size(lo)) and _close(found.group(2), size(hi)), (sentence, lo, hi)
-    point = re.search(rf"the estimate was {NUM}{unit} (lower|higher)", sentence)
-    if point:
-        assert _close(point.group(1), size(est)), (sentence, est)
-        assert point.group(2) == ("lower" if est < null else "higher"), sentence
-    else:
-        assert diff and "about the same as expected" in sentence and abs(est) < 0.005, sentence
+    a, side_a, b, side_b = found.groups()
+    _check_side(a, side_a, lo, sentence)
+    _check_side(b, side_b, hi, sentence)
+    point = re.search(rf"the estimate was {NUM}{unit} (lower|higher) than expected", sentence)
+    assert point, sentence
+    _check_side(point.group(1), point.group(2), est, sentence)
+    assert re.search(rf"from the earlier trend {when}", sentence), sentence
 
 
-def check_interval_words(text: str, m: dict) -> None:
-    """The interval in words says whether it includes no change, with the same bounds."""
-    its = m.get("its")
-    if m.get("status") != "ok" or not its:
+def check_interval_words(text: str, m: MeasureResult) -> None:
+    """The interval in words says whether it includes no change, with the same bounds in the same unit."""
+    p = m.primary
+    if m.status != "ok" or p is None:
         assert "No interval" in text, text
         return
-    lo, hi = its["step"]["ci_low"], its["step"]["ci_high"]
-    null = 0.0 if its["scale"] == "difference" else 1.0
-    if lo <= null <= hi:
+    lo, hi = p.relative.ci_low, p.relative.ci_high
+    unit = _rel_unit(p)
+    if lo <= 0 <= hi:
         assert "includes no change" in text and "cannot tell yet" in text, text
+        assert "does not include" not in text, text
+        found = re.search(rf"anything from {NUM}{unit} (lower|higher) to {NUM}{unit} (lower|higher) than expected",
+                          text)
+        assert found, text
+        _check_side(found.group(1), found.group(2), lo, text)
+        _check_side(found.group(3), found.group(4), hi, text)
     else:
         assert "does not include no change" in text and "cannot tell" not in text, text
-        assert ("lower" if hi < null else "higher") in text, text
+        found = re.search(rf"between {NUM}{unit} and {NUM}{unit} (lower|higher) than expected", text)
+        assert found, text
+        a, b, word = found.groups()
+        assert word == ("lower" if hi < 0 else "higher"), text
+        low, high = sorted([abs(lo), abs(hi)])
+        assert _close(a, low) and _close(b, high) and float(a) > 0, (text, lo, hi)
 
 
-def check_overview(text: str, results: list[dict], failed: set[tuple[str, str]] = frozenset()) -> int:
+def check_overview(text: str, results: list[DomainResult], failed: set[tuple[str, str]] = frozenset()) -> int:
     """Exactly one checked sentence per site x domain that ran, a failure mark for each that did not."""
     items = parse_findings(text)
     sentences = [i for i in items if i["kind"] == "finding-sentence"]
     intervals = [i for i in items if i["kind"] == "finding-interval"]
     keys = [(i["site"], i["domain"]) for i in sentences]
-    expected = sorted((r["site"], r["domain"]) for r in results if (r["site"], r["domain"]) not in failed)
+    expected = sorted((r.site, r.domain) for r in results if (r.site, r.domain) not in failed)
     assert sorted(keys) == expected, (keys, expected)
     assert len(intervals) == len(sentences)
-    by_key = {(r["site"], r["domain"]): r for r in results}
+    by_key = {(r.site, r.domain): r for r in results}
     for sent, interval in zip(sentences, intervals, strict=True):
-        m = next(x for x in by_key[(sent["site"], sent["domain"])]["measures"] if x["headline"])
-        assert sent["measure"] == m["measure_id"]
+        m = by_key[(sent["site"], sent["domain"])].headline
+        assert m.headline and sent["measure"] == m.measure_id
         check_sentence(sent["text"], m)
         check_interval_words(interval["text"], m)
     marked = {(i["site"], i["domain"]) for i in items if i["kind"] == "finding-failed"}
@@ -178,90 +240,210 @@ def check_img_alts(html_dir: Path) -> int:
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
-
-def _measure(mid: str, scale: str | None, est: float, lo: float, hi: float, *, status: str = "ok",
-             summary: str = "", direction_of_improvement: str = "decrease", spc_icon: str | None = "common_cause"):
-    its = None if scale is None else {"scale": scale, "model": "m", "step": {"estimate": est, "ci_low": lo,
-                                                                            "ci_high": hi}}
-    return {"measure_id": mid, "name": f"Measure {mid}", "headline": True, "status": status, "n_pre": 60,
-            "n_post": 40, "its": its, "summary": summary, "direction": "x", "caveats": ["a caveat"],
-            "direction_of_improvement": direction_of_improvement,
-            "spc": None if spc_icon is None else {"variation_icon": spc_icon, "assurance_icon": None}}
+REG = default_registry()
 
 
-def _result(site: str, domain: str, m: dict) -> dict:
-    return {"site": site, "domain": domain, "site_name": site, "domain_name": domain, "data_source": "synthetic",
-            "intervention_date": "2022-04-01", "inputs": [{"path": "x.csv", "sha256": "a" * 64}], "measures": [m]}
+def _measure(mid: str, *, step: tuple[float, float, float] | None = None, scale: str = "rate_ratio",
+             first_year: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None,
+             status: str = "ok", reason: str = "", n_post: int = 40,
+             spc_icon: str | None = "common_cause") -> MeasureResult:
+    """A headline measure from its numbers: the model's step (``step`` on ``scale``) and the first-year change
+    (``first_year``: absolute per month in the measure's unit, then relative in percent for counts or percentage
+    points otherwise). Its reading comes from :func:`sentences.reading`; sentences are attached by ``_result``."""
+    info = REG.measure(mid)
+    its = None
+    if step is not None and status == "ok":
+        its = ITSSummary(scale=scale, model="quasi-poisson", cov_type="HAC",
+                         step=Estimate(**dict(zip(("estimate", "ci_low", "ci_high"), step, strict=True))),
+                         pre_slope=Estimate(estimate=1.0, ci_low=0.99, ci_high=1.01))
+    primary = None
+    if first_year is not None and its is not None:
+        absolute, relative = (Interval(**dict(zip(("estimate", "ci_low", "ci_high"), x, strict=True)))
+                              for x in first_year)
+        primary = Primary(basis="effect_in_month_12", unit=info.unit, absolute=absolute, relative=relative,
+                          relative_unit="percent" if info.value_type == "count" else "percentage_points")
+    return MeasureResult(
+        measure_id=mid, name=info.name, unit=info.unit, value_type=info.value_type,
+        direction_of_improvement=info.direction, headline=True, designated_headline=True, status=status,
+        reason=reason, n_pre=60, n_post=n_post, direction=sentences.reading(status, its, info.direction),
+        caveats=["a caveat"], primary=primary, its=its,
+        spc=None if spc_icon is None else SPCSummary(variation_icon=spc_icon))
 
 
-# Sentences as report.finding_sentence writes them, typed here so the checker is tested on its own.
+def _result(site: str, domain: str, m: MeasureResult) -> DomainResult:
+    """A results file for one site x domain, its sentences made by :mod:`evaluation.results.sentences`."""
+    s = REG.site(site)
+    bare = DomainResult(
+        site=site, site_name=s.name, ods_code=s.ods_code, domain=domain, domain_name=REG.domain(domain).name,
+        data_source="synthetic", intervention_date=s.intervention_date, intervention_label=s.intervention_label,
+        intervention_is_assumption=s.intervention_is_assumption,
+        inputs=[InputUsed(path="x.csv", layout="mhsds_long", rows_sha256="a" * 64)],
+        headline_measure=m.measure_id, measures=[m])
+    return bare.model_copy(update={"measures": [m.model_copy(update={"findings": sentences.findings(bare, m)})]})
+
+
+def _restated(result: DomainResult, **findings: str) -> DomainResult:
+    """The same results with the headline measure's sentences replaced (the numbers unchanged)."""
+    m = result.headline
+    m = m.model_copy(update={"findings": m.findings.model_copy(update=findings)})
+    return result.model_copy(update={"measures": [m]})
+
+
+# The numbers each case starts from; the sentences are the package's own, so the checkers are tested on them.
 CASES = [
+    # A count, clearly lower: 17% (8% to 24%) fewer referrals than expected.
     ("dorset", "crisis_demand", _measure(
-        "CCR70", "rate_ratio", 0.833364, 0.755863, 0.918812, spc_icon="concern_high",
-        summary="After X (August 2021), new referrals were 17% lower than expected from the earlier trend "
-                "(95% CI 8% to 24% lower).")),
+        "CCR70", step=(0.833364, 0.755863, 0.918812), first_year=((-20.31, -30.12, -9.84),
+                                                                   (-16.6364, -24.4137, -8.1188)),
+        spc_icon="concern_high")),
+    # A proportion, clearly higher, in percentage points (its model is on the odds scale).
     ("dorset", "referral_acceptance", _measure(
-        "REF_ACCEPT", "odds_ratio", 1.22, 1.13, 1.32, direction_of_improvement="increase",
-        summary="After X (August 2021), the odds of a referral being accepted were 22% higher than expected "
-                "from the earlier trend (95% CI 13% to 32% higher).")),
+        "REF_ACCEPT", scale="odds_ratio", step=(1.22, 1.13, 1.32),
+        first_year=((0.0423, 0.0208, 0.0637), (4.23, 2.08, 6.37)))),
+    # A proportion whose interval includes no change.
     ("dorset", "staff_retention", _measure(
-        "LEAVER_RATE", "odds_ratio", 0.88, 0.73, 1.06,
-        summary="After X (August 2021), the odds of a member of staff leaving in a month showed no clear change "
-                "from the earlier trend: the estimate was 12% lower, but the 95% CI runs from 27% lower to 6% "
-                "higher, so no change cannot be ruled out.")),
+        "LEAVER_RATE", scale="odds_ratio", step=(0.88, 0.73, 1.06),
+        first_year=((-0.00124, -0.00311, 0.00068), (-0.124, -0.311, 0.068)))),
+    # A rate, clearly lower, in percentage points.
     ("lancashire", "staff_retention", _measure(
-        "SICKNESS_RATE", "difference", -0.51, -0.70, -0.32,
-        summary="After X (April 2022), the sickness absence rate was 0.51 percentage points lower than expected "
-                "from the earlier trend (95% CI 0.32 to 0.70 percentage points lower).")),
+        "SICKNESS_RATE", scale="difference", step=(-0.51, -0.70, -0.32),
+        first_year=((-0.51, -0.70, -0.32), (-0.51, -0.70, -0.32)))),
+    # A proportion with a point estimate of almost nothing and an interval either side of it.
     ("lancashire", "referral_acceptance", _measure(
-        "SICKNESS_RATE", "difference", 0.002, -0.2, 0.21,
-        summary="After X (April 2022), the sickness absence rate showed no clear change from the earlier trend: "
-                "the estimate was about the same as expected, but the 95% CI runs from 0.20 percentage points "
-                "lower to 0.21 percentage points higher, so no change cannot be ruled out.")),
-    ("lancashire", "crisis_demand", _measure(
-        "CCR70", None, 0, 0, 0, status="not_in_data", spc_icon=None,
-        summary="New emergency referrals: not in these files, so no finding can be given for Lancashire.")),
+        "REF_ACCEPT", scale="odds_ratio", step=(1.0001, 0.991, 1.0102),
+        first_year=((0.00002, -0.002, 0.0021), (0.002, -0.2, 0.21)))),
+    # Not in the files: no finding.
+    ("lancashire", "crisis_demand", _measure("CCR70", status="not_in_data", reason="not in these files",
+                                             spc_icon=None)),
+    # A count whose interval includes no change.
+    ("cheshire_wirral", "crisis_demand", _measure(
+        "CCR70", step=(0.95, 0.86, 1.05), first_year=((-6.2, -18.1, 7.3), (-5.23, -15.34, 6.11)))),
+    # Fitted, but fewer than 12 months after go-live: no first-year change to report yet.
+    ("cheshire_wirral", "staff_retention", _measure("LEAVER_RATE", scale="odds_ratio", step=(0.7, 0.6, 0.8),
+                                                    n_post=8)),
+    # A small clear change in percentage points: its interval must not be shown reaching 0.
+    ("bradford", "staff_retention", _measure(
+        "LEAVER_RATE", scale="odds_ratio", step=(0.9, 0.84, 0.97),
+        first_year=((-0.0015, -0.0026, -0.0004), (-0.15, -0.26, -0.04)))),
 ]
 
 
 @pytest.fixture
-def results() -> list[dict]:
-    return [_result(s, d, copy.deepcopy(m)) for s, d, m in CASES]
+def results() -> list[DomainResult]:
+    return [_result(s, d, m) for s, d, m in CASES]
 
 
 # ------------------------------------------------------------------------------------------------ tests
 
 
+def test_the_cases_cover_every_kind_of_sentence(results):
+    """Each wording the checkers know is exercised: clear and unclear, percent and percentage points, none."""
+    kinds = set()
+    for r in results:
+        p = r.headline.primary
+        if p is None:
+            kinds.add((r.headline.status, None))
+            continue
+        kinds.add((p.relative_unit, p.relative.ci_low > 0 or p.relative.ci_high < 0))
+    assert kinds == {("percent", True), ("percent", False), ("percentage_points", True),
+                     ("percentage_points", False), ("ok", None), ("not_in_data", None)}
+
+
 def test_every_overview_sentence_states_the_numbers_it_came_from(results):
-    reg = default_registry()
     status = {"outcomes": [{"site": "bradford", "domain": "crisis_demand", "ok": False,
                             "error": "cell 3: ValueError: broken file\nTraceback..."}]}
-    text = overview_fragment(reg, results, status)
+    text = overview_fragment(REG, results, status)
     assert check_overview(text, results, {("bradford", "crisis_demand")}) == len(CASES)
     assert "Analysis failed: no finding." in text and "broken file" in text and "Traceback" not in text
 
 
+def test_headlines_read_as_expected(results):
+    """The checkers' patterns match what the sentences say (a checker that matched nothing would prove nothing)."""
+    said = {(r.site, r.domain): r.headline.findings.headline for r in results}
+    assert ("new emergency referrals to crisis care teams were about 20 referrals per month lower than expected from "
+            "the earlier trend a year after go-live (17% lower; 95% CI 8% to 24% lower).") in said["dorset",
+                                                                                                 "crisis_demand"]
+    assert ("the share of referrals accepted was 4.2 percentage points higher than expected from the earlier "
+            "trend a year after go-live (95% CI 2.1 to 6.4 points higher).") in said["dorset", "referral_acceptance"]
+    assert "the estimate was 5% lower than expected, and the 95% CI runs from 15% lower to 6% higher" in said[
+        "cheshire_wirral", "crisis_demand"]
+
+
 @pytest.mark.parametrize("wrong", [
-    ("17% lower", "17% higher"),  # direction word
-    ("17% lower", "27% lower"),  # the percentage
-    ("(95% CI 8% to 24% lower)", "(95% CI 8% to 34% lower)"),  # an interval bound
+    ("lower than expected", "higher than expected"),  # the direction of the change
+    ("(17% lower;", "(17% higher;"),  # the direction of the relative change
+    ("(17% lower;", "(27% lower;"),  # the percentage
+    ("were about 20 referrals", "were about 30 referrals"),  # the change per month
+    ("95% CI 8% to 24% lower", "95% CI 8% to 34% lower"),  # an interval bound
+    ("95% CI 8% to 24% lower", "95% CI 8% to 24% higher"),  # an interval's side
+    ("a year after go-live", "on average over the first year after go-live"),  # the estimand
 ])
 def test_the_checker_catches_a_sentence_that_misstates_its_numbers(results, wrong):
-    reg = default_registry()
-    results[0]["measures"][0]["summary"] = results[0]["measures"][0]["summary"].replace(*wrong)
+    assert wrong[0] in results[0].headline.findings.headline
+    results[0] = _restated(results[0], headline=results[0].headline.findings.headline.replace(*wrong))
     with pytest.raises(AssertionError):
-        check_overview(overview_fragment(reg, results, {}), results)
+        check_overview(overview_fragment(REG, results, {}), results)
+
+
+@pytest.mark.parametrize("case,wrong", [
+    (1, ("4.2 percentage points higher", "4.8 percentage points higher")),  # percentage points
+    (1, ("(95% CI 2.1 to 6.4 points", "(95% CI 2.1 to 7.4 points")),
+    (3, ("0.5 percentage points lower", "0.5 percentage points higher")),
+    (2, ("the estimate was 0.1 percentage points lower", "the estimate was 0.1 percentage points higher")),
+    (2, ("from 0.3 percentage points lower", "from 0.4 percentage points lower")),
+    (6, ("to 6% higher", "to 9% higher")),
+    (6, ("the estimate was 5% lower", "the estimate was 15% lower")),
+    (6, ("15% lower to", "15% higher to")),
+])
+def test_the_checker_catches_misstated_percentage_points_and_unclear_intervals(results, case, wrong):
+    sentence = results[case].headline.findings.headline
+    assert wrong[0] in sentence, sentence
+    results[case] = _restated(results[case], headline=sentence.replace(*wrong))
+    with pytest.raises(AssertionError):
+        check_overview(overview_fragment(REG, results, {}), results)
+
+
+@pytest.mark.parametrize("case,wrong", [
+    (0, ("between 8% and 24% lower", "between 8% and 24% higher")),
+    (0, ("between 8% and 24% lower", "between 6% and 24% lower")),
+    (6, ("from 15% lower", "from 25% lower")),
+    (6, ("That includes no change, so we cannot tell yet.", "")),
+])
+def test_the_checker_catches_interval_words_that_misstate_the_interval(results, case, wrong):
+    text = results[case].headline.findings.interval
+    assert wrong[0] in text, text
+    results[case] = _restated(results[case], interval=text.replace(*wrong))
+    with pytest.raises(AssertionError):
+        check_overview(overview_fragment(REG, results, {}), results)
 
 
 def test_a_clear_claim_on_an_interval_that_crosses_no_change_is_caught(results):
-    results[2]["measures"][0]["summary"] = ("After X (August 2021), the odds were 12% lower than expected from the "
-                                            "earlier trend (95% CI 6% to 27% lower).")
+    m = results[2].headline  # leaver rate: -0.12 points (-0.31 to +0.07)
+    assert m.primary.relative.ci_low < 0 < m.primary.relative.ci_high
+    claim = ("After the MHICC relaunch (August 2021), the monthly leaver rate was 0.1 percentage points lower than "
+             "expected from the earlier trend a year after go-live (95% CI 0.1 to 0.3 points lower).")
     with pytest.raises(AssertionError):
-        check_overview(overview_fragment(default_registry(), results, {}), results)
+        check_overview(overview_fragment(REG, [*results[:2], _restated(results[2], headline=claim), *results[3:]],
+                                         {}), results)
+    sure = ("How sure we are: the data fit a change anywhere between 0.1 percentage points and 0.3 percentage "
+            "points lower than expected (95% confidence interval), a range that does not include no change.")
+    with pytest.raises(AssertionError):
+        check_overview(overview_fragment(REG, [*results[:2], _restated(results[2], interval=sure), *results[3:]],
+                                         {}), results)
+
+
+def test_a_finding_for_a_measure_without_a_first_year_estimate_states_no_numbers(results):
+    no_data, too_soon = results[5].headline, results[7].headline
+    for m in (no_data, too_soon):
+        with pytest.raises(AssertionError):
+            check_sentence("After X, referrals were 12% lower than expected from the earlier trend.", m)
+        with pytest.raises(AssertionError):
+            check_interval_words("How sure we are: the data fit a change anywhere between 2% and 9% lower.", m)
+    assert "8 months after go-live" in too_soon.findings.headline
 
 
 def test_overview_is_finding_first_with_icons_labels_and_an_accessible_table(results):
-    text = overview_fragment(default_registry(), results, {})
+    text = overview_fragment(REG, results, {})
     first_table = text.index("<table")
     assert text.index('class="finding finding-sentence"') < first_table  # sentences before the table
     assert "<caption>" in text and 'scope="col"' in text and 'scope="row"' in text
@@ -270,55 +452,79 @@ def test_overview_is_finding_first_with_icons_labels_and_an_accessible_table(res
     assert "{doc}`Charts and details: crisis demand in Dorset <_generated/sites/dorset/crisis_demand>`" in text
     headings = re.findall(r"^(#+) ", text, flags=re.M)
     assert headings[0] == "##" and set(headings) == {"##", "###"}  # under the page's h1, in order
+    # The table gives the same first-year change as the sentence, signed ("-17% (-24% to -8%)").
+    assert "<td>-17% (-24% to -8%)</td>" in text
+
+
+DIRECTION_WORDS = r"\b(lower|higher|more likely|less likely|fairly sure|good news|bad news|up|down)\b"
 
 
 def test_easy_read_never_claims_a_direction_the_interval_does_not_support(results):
-    reg = default_registry()
-    for _, _, m in CASES:
-        words = " ".join(measure_sentences(m, "a referral being accepted")).lower()
-        its = m["its"]
-        if m["status"] != "ok":
+    for r in results:
+        m = r.headline
+        words = " ".join(measure_sentences(m)).lower()
+        p = m.primary
+        if m.status != "ok" or p is None:
             assert "could not check" in words
+            assert not re.search(DIRECTION_WORDS, words), words
             continue
-        null = 0.0 if its["scale"] == "difference" else 1.0
-        crosses = its["step"]["ci_low"] <= null <= its["step"]["ci_high"]
-        if crosses:
+        lo, hi = p.relative.ci_low, p.relative.ci_high
+        if lo <= 0 <= hi:
             assert "cannot tell yet" in words
-            assert not re.search(r"\b(lower|higher|more likely|less likely|fairly sure|good news|bad news)\b",
-                                 words), words
+            # Every possibility named together is no claim; any other direction word is.
+            assert not re.search(DIRECTION_WORDS, words.replace("gone up, gone down or stayed the same", "")), words
         else:
+            word = "lower" if hi < 0 else "higher"
             assert "fairly sure" in words and "cannot tell" not in words
-            word = "lower" if its["step"]["ci_high"] < null else "higher"
-            assert word in words or ("less likely" if word == "lower" else "more likely") in words
-    page = easy_read_page(reg, "dorset", results, {"staff_retention": "boom"}, synthetic=True)
+            assert word in words and ("higher" if word == "lower" else "lower") not in words.replace(
+                f"{'lower' if m.direction_of_improvement == 'decrease' else 'higher'} is better", ""), words
+            good = (word == "lower") == (m.direction_of_improvement == "decrease")
+            assert ("good news" if good else "bad news") in words
+            assert ("bad news" if good else "good news") not in words
+    page = easy_read_page(REG, "dorset", results, {"staff_retention": "boom"}, synthetic=True)
     assert "made up" in page and "could not check this" in page.lower()
     assert "For every 100 we expected, there were about 83." in page
     assert "The real number is likely to be between 76 and 92." in page
 
 
+def test_easy_read_page_gives_no_direction_for_an_interval_that_includes_no_change(results):
+    page = easy_read_page(REG, "cheshire_wirral", results, {}, synthetic=True)
+    section = page.split(f"## {REG.domain('crisis_demand').plain_name}\n")[1].split("\n## ")[0].lower()
+    assert "cannot tell yet" in section and "for every 100" not in section
+    assert not re.search(DIRECTION_WORDS, section.replace("gone up, gone down or stayed the same", "")), section
+
+
 def test_easy_read_uses_short_sentences_and_no_jargon(results):
-    page = easy_read_page(default_registry(), "dorset", results, {}, synthetic=False)
-    prose = [ln for ln in page.splitlines() if ln and not ln.startswith(("#", "{", "<", ":"))]
-    prose += [re.sub(r"<[^>]+>", "", ln) for ln in page.splitlines() if ln.startswith("<p")]
-    for line in prose:
-        for sentence in re.split(r"(?<=[.!?])\s+", line):
-            assert len(sentence.split()) <= 20, sentence
-            low = sentence.lower()
-            assert not [j for j in JARGON if j in low], sentence
+    for site in ("dorset", "lancashire", "cheshire_wirral", "bradford"):
+        page = easy_read_page(REG, site, results, {}, synthetic=False)
+        prose = [ln for ln in page.splitlines() if ln and not ln.startswith(("#", "{", "<", ":"))]
+        prose += [re.sub(r"<[^>]+>", "", ln) for ln in page.splitlines() if ln.startswith("<p")]
+        assert prose
+        for line in prose:
+            for sentence in re.split(r"(?<=[.!?])\s+", line):
+                assert len(sentence.split()) <= 20, sentence
+                low = sentence.lower()
+                assert not [j for j in JARGON if j in low], sentence
+                assert "%" not in low, sentence
 
 
 def test_summary_page_has_findings_caveats_and_provenance(results):
     info = {"data_source": "synthetic", "commit": "abc1234", "built_at": "2025-01-01 00:00 UTC"}
-    page = summary_page(default_registry(), "dorset", results, {}, info)
-    assert check_overview(page, [r for r in results if r["site"] == "dorset"]) == 3
-    for part in ("## Key caveats", "## Provenance", "abc1234", "Synthetic demonstration data", "a caveat",
-                 "rate ratio 0.83 (0.76 to 0.92)"):
-        assert part in page
+    page = summary_page(REG, "dorset", results, {}, info)
+    assert check_overview(page, [r for r in results if r.site == "dorset"]) == 3
+    page = html.unescape(page)  # as the reader sees it (MyST decodes the character references)
+    for part in ("## Key caveats", "## Provenance", "abc1234", "Synthetic demonstration data",
+                 "New emergency referrals to crisis care teams: a caveat",
+                 "New emergency referrals to crisis care teams: -17% (-24% to -8%).",
+                 "Share of referrals accepted: +4.2 points (+2.1 to +6.4).",
+                 "Monthly leaver rate: -0.1 points (-0.3 to +0.1)."):
+        assert part in page, part
 
 
 def test_results_csv_is_deterministic_sorted_and_has_no_count_like_columns(results, tmp_path: Path):
     a, b = write_results_csvs(results, tmp_path / "a"), write_results_csvs(list(reversed(results)), tmp_path / "b")
-    assert sorted(p.name for p in a.values()) == ["results_all_sites.csv", "results_dorset.csv",
+    assert sorted(p.name for p in a.values()) == ["results_all_sites.csv", "results_bradford.csv",
+                                                  "results_cheshire_wirral.csv", "results_dorset.csv",
                                                   "results_lancashire.csv"]
     for key in a:
         assert a[key].read_bytes() == b[key].read_bytes()
@@ -330,14 +536,19 @@ def test_results_csv_is_deterministic_sorted_and_has_no_count_like_columns(resul
     assert [(r["site"], r["domain"]) for r in rows] == sorted((r["site"], r["domain"]) for r in rows)
     first = next(r for r in rows if r["measure_id"] == "CCR70" and r["site"] == "dorset")
     assert first["step_estimate"] == "0.833364" and first["n_months_before"] == "60"
+    assert first["first_year_relative_estimate"] == "-16.6364" and first["first_year_relative_unit"] == "percent"
+    assert first["first_year_absolute_ci_low"] == "-30.12" and first["direction"] == "improvement"
     assert first["spc_variation_icon"] == "concern_high" and first["headline"] == "true"
+    assert first["summary"] == results[0].headline.findings.headline
     missing = next(r for r in rows if r["status"] == "not_in_data")
     assert missing["step_estimate"] == "" and missing["spc_variation_icon"] == ""
+    assert missing["first_year_relative_estimate"] == "" and missing["direction"] == "not assessed"
 
 
 def test_results_csv_bytes_do_not_depend_on_input_order(results):
     shuffled = results[:]
     random.Random(1).shuffle(shuffled)
+    assert shuffled != results
     assert results_csv(shuffled).encode() == results_csv(results).encode()
 
 

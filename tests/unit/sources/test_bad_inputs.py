@@ -2,7 +2,8 @@
 
 Every case either loads with its data-quality flag shown (exit 0, every report balanced) or gives exactly one
 line on standard error naming the file, the line, the column and what was expected (exit 2). Never a
-traceback, and row accounting always balances.
+traceback, and row accounting always balances. Every file in the data folder is listed, read or skipped with
+its reason. Degenerate-series cases load cleanly and then give "not estimable" with the reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import pytest
 import yaml
 
 from evaluation.cli import main
-from evaluation.sources import load_panel
+from evaluation.dictionary.registry import default_registry
+from evaluation.evaluate.domain import evaluate_measure
+from evaluation.panel.frame import monthly_series
+from evaluation.sources import SourceError, is_skipped, load_panel, usable_rows
 
 CORPUS = Path(__file__).resolve().parents[3] / "tests" / "bad_inputs"
 CASES: list[dict] = yaml.safe_load((CORPUS / "cases.yaml").read_text(encoding="utf-8"))["cases"]
@@ -26,20 +30,45 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _case_id(case: dict) -> str:
-    return f"{case['file']}:{'-'.join(case['run'])}" if "run" in case else case.get("zip_as", case["file"])
+    if "run" in case:
+        return f"{case['file']}:{'-'.join(case['run'])}"
+    extras = [*case.get("extra", {}), *case.get("links", {}), *([case["unreadable"]] if "unreadable" in case else [])]
+    return "+".join([case.get("zip_as", case.get("as", case["file"])), *extras])
+
+
+IS_ROOT = os.name == "posix" and os.geteuid() == 0
 
 
 def _data_dir(case: dict, tmp_path: Path) -> Path:
-    """A data folder holding only this case's file (or, for a zip case, an archive made from it)."""
+    """A data folder holding this case's file (or, for a zip case, an archive made from it and any other
+    ``members``), its ``extra`` files, ``links`` and ``unreadable`` folder."""
     folder = tmp_path / "data"
     folder.mkdir()
     source = CORPUS / case["file"]
     if "zip_as" in case:
         with zipfile.ZipFile(folder / case["zip_as"], "w") as zf:
-            zf.write(source, arcname=source.name)
+            for member in case.get("members", [case["file"]]):
+                zf.write(CORPUS / member, arcname=member)
     else:
-        shutil.copyfile(source, folder / source.name)
+        target = folder / case.get("as", source.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    for rel, name in case.get("extra", {}).items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(CORPUS / name, folder / rel)
+    for rel, target in case.get("links", {}).items():
+        (folder / rel).symlink_to(target)
+    if "unreadable" in case:
+        locked = folder / case["unreadable"]
+        locked.mkdir()
+        shutil.copyfile(source, locked / "hidden_from_the_reader.csv")
+        locked.chmod(0)
     return folder
+
+
+def _named(case: dict, folder: Path) -> str:
+    """The path a case's one-line error must name."""
+    return str(folder / case.get("named", case.get("zip_as", case.get("as", case["file"]))))
 
 
 def _argv(case: dict, folder: Path, tmp_path: Path) -> list[str]:
@@ -49,22 +78,37 @@ def _argv(case: dict, folder: Path, tmp_path: Path) -> list[str]:
 
 
 def test_corpus_is_complete():
-    """At least 30 cases, every listed file exists, every file is listed, and each case says what it expects."""
-    assert len(CASES) >= 30
+    """At least 80 cases, every listed file exists, every file is listed, and each case says what it expects."""
+    assert len(CASES) >= 80
     listed = {c["file"] for c in CASES}
+    listed |= {m for c in CASES for m in c.get("members", [])} | {n for c in CASES for n in c.get("extra", {}).values()}
     on_disk = {p.name for p in CORPUS.iterdir() if p.name != "cases.yaml"}
     assert listed == on_disk
     for case in CASES:
         assert case["wrong"] and case["layout"]
         (kind,) = case["expect"]
-        assert kind in {"error", "flag", "clean"}
+        assert kind in {"error", "flag", "clean", "not_estimable"}
     layouts = {c["layout"] for c in CASES}
     assert {"mhsds_long", "local_referrals", "local_workforce", "sickness_benchmarking"} <= layouts
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_case_through_the_command_line(case: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_case_through_the_command_line(
+    case: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "unreadable" in case and IS_ROOT:
+        pytest.skip("root reads folders whatever their permissions")
+    for name, value in case.get("env", {}).items():
+        monkeypatch.setenv(name, value)
     folder = _data_dir(case, tmp_path)
+    try:
+        _check_case(case, folder, tmp_path, capsys)
+    finally:
+        if "unreadable" in case:
+            (folder / case["unreadable"]).chmod(0o755)
+
+
+def _check_case(case: dict, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(_argv(case, folder, tmp_path))
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
@@ -74,9 +118,11 @@ def test_case_through_the_command_line(case: dict, tmp_path: Path, capsys: pytes
         lines = captured.err.splitlines()
         assert len(lines) == 1, captured.err
         (line,) = lines
+        # One readable line, however long the cell or line it quotes.
+        assert len(line) <= 1000 + len(str(folder)), len(line)
         if "run" not in case:
             # The file is named by its path, so the evaluator can open it.
-            assert str(folder / case.get("zip_as", case["file"])) in line
+            assert _named(case, folder) in line
         for fragment in expect["error"]["message_contains"]:
             assert fragment in line, f"{fragment!r} not in {line!r}"
         if "run" in case:
@@ -89,9 +135,17 @@ def test_case_through_the_command_line(case: dict, tmp_path: Path, capsys: pytes
     if "run" in case:
         return
 
-    # Whatever the outcome, the accounting of every file read balances, reason by reason.
+    # Whatever the outcome, the accounting of every file read balances, reason by reason, and every file
+    # under the folder is listed: read, or skipped with its reason.
     panel, reports = load_panel(folder, strict=False)
+    listed = {r.path.split("!")[0] for r in reports} | {str(Path(r.path)) for r in reports}
+    for path in folder.rglob("*"):
+        if path.is_file() or path.is_symlink():
+            assert str(path) in listed, f"{path} is not accounted for"
     for report in reports:
+        if is_skipped(report):
+            assert report.layout in captured.out and report.rows_read == 0
+            continue
         assert report.rows_read == report.rows_kept + sum(report.rejected.values()), report.to_dict()
         assert f"rows: read {report.rows_read}, kept {report.rows_kept}, rejected {report.rows_rejected}" in (
             captured.out
@@ -99,6 +153,7 @@ def test_case_through_the_command_line(case: dict, tmp_path: Path, capsys: pytes
         for reason, count in report.rejected.items():
             assert f"rejected {count}: {reason}" in captured.out
     assert len(panel) == sum(r.rows_kept for r in reports)
+    _check_isolation(case, panel, reports)
 
     if "flag" in expect:
         flag = expect["flag"]
@@ -119,6 +174,34 @@ def test_case_through_the_command_line(case: dict, tmp_path: Path, capsys: pytes
     if "clean" in expect:
         assert sum(r.rows_kept for r in reports) == expect["clean"]["rows_kept"]
         assert all(not r.rejected and not r.blocking for r in reports)
+    if "not_estimable" in expect:
+        _check_not_estimable(expect["not_estimable"], panel)
+
+
+def _check_isolation(case: dict, panel, reports) -> None:
+    """Failure isolation (A28) by path: the listed sites go on without the unusable file, the others stop."""
+    registry = default_registry()
+    for site in case.get("usable_for", []):
+        code = registry.site(site).ods_code
+        kept = usable_rows(panel, reports, code)
+        assert (kept["org_code"] == code).any()
+    for site in case.get("stopped_for", []):
+        with pytest.raises(SourceError, match=case["named"]):
+            usable_rows(panel, reports, registry.site(site).ods_code)
+
+
+def _check_not_estimable(expect: dict, panel) -> None:
+    """A degenerate series gives "not estimable" with the reason: no model estimate, never a NaN finding."""
+    import datetime as dt
+
+    registry = default_registry()
+    measure = registry.measure(expect["measure"])
+    series = monthly_series(panel, registry.site("dorset").ods_code, measure.id, measure.period_type)
+    result = evaluate_measure(measure, series, dt.date.fromisoformat(expect["intervention_date"]))
+    assert result.status == "not_estimable", (result.status, result.reason)
+    assert result.its is None
+    for fragment in expect["reason_contains"]:
+        assert fragment in result.reason, result.reason
 
 
 @pytest.mark.parametrize(
@@ -182,22 +265,22 @@ def test_file_without_read_permission(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_text_from_data_is_escaped_in_domain_html() -> None:
-    """A file or organisation name holding markup is shown as text, never run, in the HTML a DomainRun emits."""
+    """A file or organisation name holding markup is shown as text, never run, in the HTML a NotebookView emits."""
     import datetime as dt
     from types import SimpleNamespace
 
-    from evaluation.evaluate.run import DomainRun
     from evaluation.panel.frame import ReadReport
+    from evaluation.publish.notebook_view import NotebookView
 
     attack = "<script>alert(1)</script>"
     report = ReadReport(path=f"/data/{attack}.csv", layout="mhsds_long", rows_read=2, rows_kept=1)
     report.reject(f"reason {attack}", 1)
     fake = SimpleNamespace(reports=[report])
     # The notebooks render the table exactly like this.
-    table = DomainRun.data_table(fake).to_html(index=False, border=0, classes="table eval-table")
+    table = NotebookView.data_table(fake).to_html(index=False, border=0, classes="table eval-table")
     assert "<script>" not in table and "&lt;script&gt;" in table
     site = SimpleNamespace(name=f"Site {attack}", provider_name=f"Trust {attack}", ods_code="RDY",
                            intervention_label=attack, intervention_is_assumption=False)
     run = SimpleNamespace(evaluation=SimpleNamespace(site=site, intervention_date=dt.date(2021, 8, 1)))
-    context = DomainRun.context_html(run)
+    context = NotebookView.context_html(run)
     assert "<script>" not in context and context.count("&lt;script&gt;") == 3

@@ -21,6 +21,7 @@ from evaluation.sources import (
     SourceError,
     csv_layouts,
     detect_layout,
+    is_skipped,
     load_panel,
     read_file,
     read_local_referrals,
@@ -948,7 +949,14 @@ def test_load_panel_walks_folder_resolves_duplicates_and_maps_codes(tmp_path):
         "name_changes: []\n"
     )
     panel, reports = load_panel(data, organisations=orgs)
+    skipped = {Path(r.path).name: r.layout for r in reports if is_skipped(r)}
+    assert skipped == {"README.md": "skipped (read-me file (not data))",
+                       "truth.json": "skipped (unknown extension (.json; inputs end .csv, .csv.gz, .zip, .xlsx))"}
+    reports = [r for r in reports if not is_skipped(r)]
     assert [Path(r.path).name for r in reports] == ["a_final.csv", "b_perf.csv", "sick.csv", "table.xlsx"]
+    # source_file is the path within the data folder, so files of one name in two folders stay apart.
+    assert sorted(set(panel["source_file"])) == ["mhsds/a_final.csv", "mhsds/older/b_perf.csv", "sick.csv",
+                                                 "table.xlsx"]
     for rep in reports:
         assert_balanced(rep)
     by_name = {Path(r.path).name: r for r in reports}

@@ -1,4 +1,5 @@
-"""One conversion to plain JSON types, shared by the methods, the results files and the simulation."""
+"""Plain JSON types for the methods' own ``to_dict`` outputs and the simulation study (results files use the
+pydantic models in :mod:`evaluation.results.schema` instead)."""
 
 from __future__ import annotations
 
