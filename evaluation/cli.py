@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
              "Bias, RMSE, coverage and power of the interrupted time series on simulated series.",
              "evaluation simulate --replicates 50", "evaluation simulate --replicates 500 --jobs 2")
     m.add_argument("--replicates", type=int, default=500, help="simulated series per scenario")
-    m.add_argument("--seed", type=int, default=20240401, help="random seed")
+    m.add_argument("--seed", type=int, default=20261201, help="report seed (the tuning seed is 20240401)")
     m.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
     m.add_argument("--out", default="build/validation", help="folder for simulation.json and simulation.md")
     m.add_argument("--docs-fragment", default=None, help="also write the table here for the site (default: not)")

@@ -41,59 +41,26 @@ import numpy as np
 from evaluation.demo.four_week_wait import FOUR_WEEK_MEASURES, four_week_months, write_four_week_wait
 from evaluation.dictionary.registry import Measure, Registry, default_registry
 
-__all__ = ["COVID_WINDOW", "GENERATOR_VERSION", "KNOWN_EFFECTS", "generate"]
+__all__ = ["GENERATOR_VERSION", "MEASURE_MODELS", "RECEIVED_MODEL", "SeriesModel", "generate", "known_effects"]
 
 GENERATOR_VERSION = "1.0.0"
-COVID_WINDOW: tuple[str, str] = ("2020-03-01", "2021-03-01")
 
-# The truth of the demonstration: (step, slope change) per site and measure on the natural scale of the
-# measure's value_type -- rate ratio for counts, odds ratio for proportions, difference in percentage
-# points for rates. Slope is per month on the same scale, so "no change" is 1.0 for ratios and 0.0 for
-# differences. A site or measure missing here gets no effect. MHS108 is descriptive only (its rolling
-# 12-month sum smears any step) but it still gets an effect on the underlying monthly count.
-KNOWN_EFFECTS: dict[str, dict[str, tuple[float, float]]] = {
-    "dorset": {
-        "CCR70": (0.85, 1.0),
-        "CCR71": (0.90, 1.0),
-        "REF_ACCEPT": (1.25, 1.0),
-        "MHS32": (1.06, 1.0),
-        "MHS108": (1.05, 1.0),
-        "LEAVER_RATE": (0.88, 1.0),
-        "STABILITY_12M": (1.10, 1.0),
-        "SICKNESS_RATE": (-0.4, 0.0),
-    },
-    "bradford": {
-        # The Healthy Minds programme excludes crisis provision, so no crisis effect is put in.
-        "CCR70": (1.0, 1.0),
-        "CCR71": (1.0, 1.0),
-        "REF_ACCEPT": (1.35, 1.0),
-        "MHS32": (1.0, 1.0),
-        "MHS108": (1.08, 1.0),
-        "LEAVER_RATE": (0.90, 0.995),
-        "STABILITY_12M": (1.0, 1.0),
-        "SICKNESS_RATE": (-0.3, 0.0),
-    },
-    "lancashire": {
-        "CCR70": (0.80, 1.0),
-        "CCR71": (0.85, 1.0),
-        "REF_ACCEPT": (1.20, 1.0),
-        "MHS32": (1.10, 1.0),
-        "MHS108": (1.06, 1.0),
-        "LEAVER_RATE": (1.0, 1.0),
-        "STABILITY_12M": (1.0, 1.0),
-        "SICKNESS_RATE": (0.0, 0.0),
-    },
-    "cheshire_wirral": {
-        "CCR70": (0.92, 0.998),
-        "CCR71": (1.0, 1.0),
-        "REF_ACCEPT": (1.15, 1.0),
-        "MHS32": (1.0, 1.0),
-        "MHS108": (1.0, 1.0),
-        "LEAVER_RATE": (0.92, 1.0),
-        "STABILITY_12M": (1.05, 1.0),
-        "SICKNESS_RATE": (-0.2, 0.0),
-    },
-}
+def known_effects(registry: Registry | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+    """The truth of the demonstration: (step, slope change) per site and measure, from
+    ``data_dictionary/demonstration.yaml`` (:attr:`Registry.demonstration`).
+
+    On the natural scale of the measure's value_type -- rate ratio for counts, odds ratio for proportions,
+    difference in percentage points for rates; slope per month on the same scale. A site or measure
+    missing gets no effect; a registry without a demonstration file gives no effects at all.
+    """
+    reg = default_registry() if registry is None else registry
+    if reg.demonstration is None:
+        return {}
+    return {
+        site: {m: (e.step, e.slope) for m, e in effects.items()}
+        for site, effects in reg.demonstration.effects.items()
+    }
+
 
 _SCALES = {"count": "rate_ratio", "proportion": "odds_ratio", "rate": "difference"}
 
@@ -132,7 +99,7 @@ _UNKNOWN_GEOGRAPHY = ("ZR9", "Synthetic region 9", "ZI99", "Synthetic ICS 99", _
 
 
 @dataclass(frozen=True)
-class _SeriesModel:
+class SeriesModel:
     """Population values of one measure's model; each organisation draws its own around them."""
 
     level: float  # natural scale at t = 0: mean count for size 1, probability, or percent
@@ -142,25 +109,30 @@ class _SeriesModel:
     sd: float  # AR(1) innovation sd, link scale
 
 
-_MEASURE_MODELS: dict[str, _SeriesModel] = {
-    "CCR70": _SeriesModel(130.0, 0.002, -0.10, (0.03, 0.05, 0.02, -0.01), 0.04),
-    "CCR71": _SeriesModel(80.0, 0.002, -0.10, (0.03, 0.04, 0.01, -0.01), 0.04),
-    "MHS32": _SeriesModel(5000.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04),
+MEASURE_MODELS: dict[str, SeriesModel] = {
+    "CCR70": SeriesModel(130.0, 0.002, -0.10, (0.03, 0.05, 0.02, -0.01), 0.04),
+    "CCR71": SeriesModel(80.0, 0.002, -0.10, (0.03, 0.04, 0.01, -0.01), 0.04),
+    "MHS32": SeriesModel(5000.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04),
     # The monthly count of people whose rolling 12-month sum is published.
-    "MHS108": _SeriesModel(520.0, 0.0015, -0.10, (0.01, 0.02, 0.0, 0.01), 0.04),
-    "REF_ACCEPT": _SeriesModel(0.70, 0.0, -0.10, (0.02, 0.03, 0.0, 0.01), 0.05),
-    "LEAVER_RATE": _SeriesModel(0.011, -0.001, -0.10, (0.05, -0.03, 0.02, 0.0), 0.05),
-    "STABILITY_12M": _SeriesModel(0.85, 0.001, -0.05, (0.01, 0.02, 0.0, 0.0), 0.05),
-    "SICKNESS_RATE": _SeriesModel(4.8, 0.003, 0.8, (0.10, 0.35, 0.05, 0.10), 0.15),
+    "MHS108": SeriesModel(520.0, 0.0015, -0.10, (0.01, 0.02, 0.0, 0.01), 0.04),
+    "REF_ACCEPT": SeriesModel(0.70, 0.0, -0.10, (0.02, 0.03, 0.0, 0.01), 0.05),
+    "LEAVER_RATE": SeriesModel(0.011, -0.001, -0.10, (0.05, -0.03, 0.02, 0.0), 0.05),
+    # The monthly retention probability; the published index is its product over the 12 months to date
+    # (0.9865 ** 12 is about 0.85), so each value overlaps the previous 11 (see _ROLLING_PRODUCT).
+    "STABILITY_12M": SeriesModel(0.9865, 0.0005, -0.05, (0.01, 0.02, 0.0, 0.0), 0.05),
+    "SICKNESS_RATE": SeriesModel(4.8, 0.003, 0.8, (0.10, 0.35, 0.05, 0.10), 0.15),
 }
 # Fallbacks so a measure added to the registry still gets sensible data (and no effect).
-_DEFAULT_MODELS: dict[str, _SeriesModel] = {
-    "count": _SeriesModel(100.0, 0.002, -0.10, (0.02, 0.03, 0.0, 0.0), 0.04),
-    "proportion": _SeriesModel(0.5, 0.0, -0.05, (0.02, 0.02, 0.0, 0.0), 0.05),
-    "rate": _SeriesModel(5.0, 0.0, 0.5, (0.1, 0.2, 0.0, 0.0), 0.15),
+_DEFAULT_MODELS: dict[str, SeriesModel] = {
+    "count": SeriesModel(100.0, 0.002, -0.10, (0.02, 0.03, 0.0, 0.0), 0.04),
+    "proportion": SeriesModel(0.5, 0.0, -0.05, (0.02, 0.02, 0.0, 0.0), 0.05),
+    "rate": SeriesModel(5.0, 0.0, 0.5, (0.1, 0.2, 0.0, 0.0), 0.15),
 }
+# Proportions published as a 12-month window: the value is the product of 12 monthly probabilities, so
+# an effect on the monthly probability reaches the published value over a year and months overlap.
+_ROLLING_PRODUCT = frozenset({"STABILITY_12M"})
 # Models of the denominators, which are not measures themselves.
-_RECEIVED_MODEL = _SeriesModel(1200.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04)
+RECEIVED_MODEL = SeriesModel(1200.0, 0.002, -0.25, (0.02, 0.06, -0.02, 0.02), 0.04)
 _STAFF_BASE = 3500.0
 
 # MEASURE_NAME wording changes as in the real publication: (first month of the new wording, old, new).
@@ -285,7 +257,7 @@ def generate(
     Raises
     ------
     ValueError
-        For a bad seed, organisation count or period, or a ``KNOWN_EFFECTS`` entry naming a site or
+        For a bad seed, organisation count or period, or a ``demonstration.yaml`` effect naming a site or
         measure the registry does not have.
     """
     registry = default_registry()
@@ -310,11 +282,12 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
 
     quirks: list[dict[str, Any]] = []
-    quirks += _write_mhsds(out / _FILES[_MHSDS], registry, orgs, grid, seed)
+    primary: dict[str, dict[str, Any]] = {}
+    quirks += _write_mhsds(out / _FILES[_MHSDS], registry, orgs, grid, seed, primary)
     workforce = {o.code: _staff_series(o, grid, seed) for o in orgs}
-    quirks += _write_sickness(out / _FILES[_SICKNESS], registry, orgs, grid, seed, workforce)
-    _write_local(out / _FILES[_REFERRALS], _REFERRALS, registry, orgs, grid, seed, workforce)
-    _write_local(out / _FILES[_WORKFORCE], _WORKFORCE, registry, orgs, grid, seed, workforce)
+    quirks += _write_sickness(out / _FILES[_SICKNESS], registry, orgs, grid, seed, workforce, primary)
+    _write_local(out / _FILES[_REFERRALS], _REFERRALS, registry, orgs, grid, seed, workforce, primary)
+    _write_local(out / _FILES[_WORKFORCE], _WORKFORCE, registry, orgs, grid, seed, workforce, primary)
     write_four_week_wait(out, registry, [(o.code, o.name, o.size) for o in orgs],
                          four_week_months(first, last, registry), seed)
     renamed = [o for o in orgs if o.former_name]
@@ -337,11 +310,11 @@ def generate(
         "start": first.isoformat(),
         "end": last.isoformat(),
         "generator_version": GENERATOR_VERSION,
-        "covid": {"start": COVID_WINDOW[0], "end": COVID_WINDOW[1]},
+        "covid": {"start": _covid_window()[0], "end": _covid_window()[1]},
         "organisations": [
             {"org_code": o.code, "name": o.name, "role": o.role, "site_id": o.site_id} for o in orgs
         ],
-        "effects": _effects_table(registry),
+        "effects": _effects_table(registry, primary),
         "quirks": sorted(quirks, key=lambda q: q["id"]),
     }
     with (out / "truth.json").open("w", encoding="utf-8", newline="\n") as fh:
@@ -455,21 +428,26 @@ def _quirk_comparator(orgs: Sequence[_Org], number: int) -> _Org:
 def _check_known_effects(registry: Registry) -> None:
     # A renamed site or measure in the registry must not silently drop its truth.
     measure_ids = {m.id for m in registry.measures}
-    for site_id, effects in KNOWN_EFFECTS.items():
+    for site_id, effects in known_effects(registry).items():
         if site_id not in registry.site_ids:
-            raise ValueError(f"KNOWN_EFFECTS names site {site_id!r}, which is not in the registry")
+            raise ValueError(f"demonstration.yaml: effects name site {site_id!r}, which is not in the registry")
         for measure_id, (step, slope) in effects.items():
             if measure_id not in measure_ids:
-                raise ValueError(f"KNOWN_EFFECTS[{site_id!r}]: measure {measure_id!r} is not in the registry")
+                raise ValueError(f"demonstration.yaml: effects[{site_id!r}]: measure {measure_id!r} is not a measure")
             if registry.measure(measure_id).value_type != "rate" and (step <= 0 or slope <= 0):
-                raise ValueError(f"KNOWN_EFFECTS[{site_id!r}][{measure_id!r}]: ratios must be positive")
+                raise ValueError(f"demonstration.yaml: effects[{site_id!r}][{measure_id!r}]: ratios must be positive")
+
+
+def _covid_window() -> tuple[str, str]:
+    """The COVID-19 window (inclusive month starts) from ``data_dictionary/analysis.yaml``."""
+    return default_registry().analysis.covid.months
 
 
 def _natural_effect(site_id: str | None, measure: Measure) -> tuple[float, float]:
     null = (0.0, 0.0) if measure.value_type == "rate" else (1.0, 1.0)
     if site_id is None:
         return null
-    return KNOWN_EFFECTS.get(site_id, {}).get(measure.id, null)
+    return known_effects().get(site_id, {}).get(measure.id, null)
 
 
 def _link_effect(site_id: str | None, measure: Measure) -> tuple[float, float]:
@@ -479,7 +457,8 @@ def _link_effect(site_id: str | None, measure: Measure) -> tuple[float, float]:
     return math.log(step), math.log(slope)
 
 
-def _effects_table(registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
+def _effects_table(registry: Registry, primary: dict[str, dict[str, Any]] | None = None,
+                   ) -> dict[str, dict[str, dict[str, Any]]]:
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for site in registry.sites:
         table[site.id] = {}
@@ -491,6 +470,8 @@ def _effects_table(registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
                 "step": step,
                 "slope": slope,
                 "analysis": m.analysis,
+                # The true primary estimand (average effect over the first 12 months from go-live).
+                "primary_estimand": (primary or {}).get(site.id, {}).get(m.id),
             }
     return table
 
@@ -498,20 +479,24 @@ def _effects_table(registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
 # --- the model ----------------------------------------------------------------------------------------
 
 
-def _model_for(measure: Measure) -> _SeriesModel:
-    return _MEASURE_MODELS.get(measure.id, _DEFAULT_MODELS[measure.value_type])
+def _model_for(measure: Measure) -> SeriesModel:
+    return MEASURE_MODELS.get(measure.id, _DEFAULT_MODELS[measure.value_type])
 
 
 def _linear_predictor(
-    model: _SeriesModel,
+    model: SeriesModel,
     value_type: str,
     org: _Org,
     grid: _Grid,
     rng: np.random.Generator,
     effect: tuple[float, float] = (0.0, 0.0),
     level: float | None = None,
+    systematic: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """eta over the whole grid (lead-in included) on the link scale, with the organisation's own draws."""
+    """eta over the whole grid (lead-in included) on the link scale, with the organisation's own draws.
+
+    ``systematic``, when given, receives the noise-free linear predictor with the effect (``"f"``) and
+    without it (``"c"``): what the primary estimand's truth is computed from."""
     base = model.level if level is None else level
     if value_type == "count":
         intercept = math.log(base * org.size) + rng.normal(0.0, 0.1)
@@ -527,18 +512,44 @@ def _linear_predictor(
 
     t = grid.t
     m = np.array([d.month for d in grid.months], dtype=float)
-    covid_start, covid_end = (dt.date.fromisoformat(d) for d in COVID_WINDOW)
+    covid_start, covid_end = (dt.date.fromisoformat(d) for d in _covid_window())
     covid = np.array([covid_start <= d <= covid_end for d in grid.months], dtype=float)
     eta = intercept + trend * t + model.covid * covid
     for j in (1, 2):
         angle = 2 * np.pi * j * m / 12
         eta += season[2 * j - 2] * np.sin(angle) + season[2 * j - 1] * np.cos(angle)
+    counterfactual = eta.copy()
     if org.intervention is not None:
         # Same parametrisation as evaluation.methods.its: slope is 1 in the go-live month.
         post = np.array([d >= org.intervention for d in grid.months], dtype=float)
         t_last_pre = _months_between(org.intervention, grid.observed[0])
         eta += effect[0] * post + effect[1] * (t - t_last_pre) * post
+    if systematic is not None:
+        systematic["f"], systematic["c"] = eta.copy(), counterfactual
     return eta + _ar1(len(t), phi, model.sd, rng)
+
+
+def _primary_truth(value_type: str, parts: dict[str, np.ndarray], grid: _Grid, go_live: dt.date) -> dict[str, Any]:
+    """The true primary estimand (:mod:`evaluation.methods.its_estimand`) of one site's series: the average
+    of expected-with-effect minus expected-without over the first ``primary_horizon_months`` from go-live
+    (fewer when the data end sooner), absolute per month and relative (percent for counts, percentage
+    points otherwise), from the noise-free linear predictor."""
+    horizon = default_registry().analysis.its.primary_horizon_months
+    i0 = grid.months.index(go_live) if go_live in grid.months else len(grid.months)
+    months = max(0, min(horizon, len(grid.months) - i0))
+    if months == 0:
+        return {"months": 0, "absolute": None, "relative": None, "relative_scale": None}
+    f, c = parts["f"][i0 : i0 + months], parts["c"][i0 : i0 + months]
+    if value_type == "count":
+        f, c = np.exp(f), np.exp(c)
+        relative, scale = 100.0 * (f.sum() / c.sum() - 1.0), "percent"
+    elif value_type == "proportion":
+        f, c = _expit(f), _expit(c)
+        relative, scale = 100.0 * float(np.mean(f - c)), "percentage_points"
+    else:
+        relative, scale = float(np.mean(f - c)), "percentage_points"
+    return {"months": int(months), "absolute": float(np.mean(f - c)), "relative": float(relative),
+            "relative_scale": scale}
 
 
 def _ar1(n: int, phi: float, sd: float, rng: np.random.Generator) -> np.ndarray:
@@ -548,6 +559,22 @@ def _ar1(n: int, phi: float, sd: float, rng: np.random.Generator) -> np.ndarray:
     for i in range(1, n):
         u[i] = phi * u[i - 1] + eps[i]
     return u
+
+
+def _record_primary(primary: dict[str, dict[str, Any]] | None, org: _Org, measure: Measure,
+                    parts: dict[str, np.ndarray], grid: _Grid) -> None:
+    if primary is not None and org.site_id is not None and org.intervention is not None:
+        primary.setdefault(org.site_id, {})[measure.id] = _primary_truth(measure.value_type, parts, grid,
+                                                                         org.intervention)
+
+
+def _rolling_product_logit(eta: np.ndarray) -> np.ndarray:
+    """Logit of the product of the 12 monthly probabilities expit(eta) to date (NaN for the first 11)."""
+    log_p = -np.log1p(np.exp(-eta))
+    window = np.convolve(log_p, np.ones(12), mode="full")[: len(eta)]
+    window[:11] = np.nan
+    p = np.exp(window)
+    return np.log(p / (1.0 - p))
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -598,7 +625,8 @@ def _provisional(final: int, rng: np.random.Generator) -> int:
     return value
 
 
-def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int) -> list[dict]:
+def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int,
+                 primary: dict[str, dict[str, Any]] | None = None) -> list[dict]:
     # The 4-week-wait measures have their own supplementary files (evaluation.demo.four_week_wait).
     measures = [m for m in registry.measures if m.layout == _MHSDS and m.source_measure_id not in FOUR_WEEK_MEASURES]
     for m in measures:
@@ -642,7 +670,9 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
                 # About 7 a month, so some months fall under the suppression threshold.
                 level = 7.0 / org.size
             effect = _link_effect(org.site_id, m)
-            eta = _linear_predictor(_model_for(m), m.value_type, org, grid, rng, effect, level)
+            parts: dict[str, np.ndarray] = {}
+            eta = _linear_predictor(_model_for(m), m.value_type, org, grid, rng, effect, level, parts)
+            _record_primary(primary, org, m, parts, grid)
             counts = rng.poisson(np.exp(eta)).astype(np.int64)
             if m.period_type == "rolling_12_months":
                 values = np.convolve(counts, np.ones(12, dtype=np.int64), mode="valid")[-n:]
@@ -801,7 +831,8 @@ def _write_mhsds(path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, 
 
 
 def _write_sickness(
-    path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int, staff: dict[str, np.ndarray]
+    path: Path, registry: Registry, orgs: list[_Org], grid: _Grid, seed: int, staff: dict[str, np.ndarray],
+    primary: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict]:
     measures = [m for m in registry.measures if m.layout == _SICKNESS]
     if len(measures) != 1 or measures[0].value_type != "rate":
@@ -818,7 +849,9 @@ def _write_sickness(
     for org in orgs:
         rng = _rng(seed, org, measure.id)
         effect = _link_effect(org.site_id, measure)
-        rate = _linear_predictor(_model_for(measure), "rate", org, grid, rng, effect)
+        parts: dict[str, np.ndarray] = {}
+        rate = _linear_predictor(_model_for(measure), "rate", org, grid, rng, effect, systematic=parts)
+        _record_primary(primary, org, measure, parts, grid)
         rate = np.maximum(rate, 0.5)[_LEAD_MONTHS:]
         other = _rng(seed, org, f"{measure.id}:other_staff_group")
         # Roughly 21 working days per member of staff a month, varying a little with the calendar.
@@ -871,6 +904,7 @@ def _write_local(
     grid: _Grid,
     seed: int,
     staff: dict[str, np.ndarray],
+    primary: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     header = [c.name for c in registry.layout(layout_id).columns]
     measures = [m for m in registry.measures if m.layout == layout_id]
@@ -880,7 +914,7 @@ def _write_local(
         columns: dict[str, np.ndarray] = {}
         if "REFERRALS_RECEIVED" in header:
             rng = _rng(seed, org, "REFERRALS_RECEIVED")
-            eta = _linear_predictor(_RECEIVED_MODEL, "count", org, grid, rng)
+            eta = _linear_predictor(RECEIVED_MODEL, "count", org, grid, rng)
             columns["REFERRALS_RECEIVED"] = rng.poisson(np.exp(eta))[lead:]
         if "STAFF_IN_POST" in header:
             columns["STAFF_IN_POST"] = staff[org.code][lead:]
@@ -891,7 +925,13 @@ def _write_local(
             if den not in columns:
                 raise ValueError(f"measure {m.id}: no generator for denominator column {den}")
             rng = _rng(seed, org, m.id)
-            eta = _linear_predictor(_model_for(m), "proportion", org, grid, rng, _link_effect(org.site_id, m))
+            parts: dict[str, np.ndarray] = {}
+            eta = _linear_predictor(_model_for(m), "proportion", org, grid, rng, _link_effect(org.site_id, m),
+                                    systematic=parts)
+            if m.id in _ROLLING_PRODUCT:
+                eta = _rolling_product_logit(eta)
+                parts = {k: _rolling_product_logit(v) for k, v in parts.items()}
+            _record_primary(primary, org, m, parts, grid)
             columns[num] = rng.binomial(columns[den], _expit(eta[lead:]))
         if "REFERRALS_REJECTED" in header and "REFERRALS_ACCEPTED" in columns:
             rng = _rng(seed, org, "REFERRALS_REJECTED")
@@ -952,7 +992,7 @@ evaluation workbook. They must not be read as the performance of any organisatio
   regions and integrated care systems.
 
 Months covered: {span}. Each series has a trend, seasonality, a COVID-19 disruption
-({COVID_WINDOW[0]} to {COVID_WINDOW[1]}), autocorrelated noise and, at each site's intervention date, a
+({_covid_window()[0]} to {_covid_window()[1]}), autocorrelated noise and, at each site's intervention date, a
 known effect (some of them zero).
 
 ## Files

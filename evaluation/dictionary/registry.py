@@ -92,6 +92,19 @@ class ITSFacts(_Strict):
     placebo_min_post_months: int = Field(ge=1)
     early_days_months: int = Field(ge=1)
     max_zero_share: float = Field(ge=0, lt=1)
+    primary_horizon_months: int = Field(ge=1)
+    golive_shift_months: tuple[int, ...]
+    phase_in_months: int = Field(ge=1)
+    mde_power: float = Field(gt=0, lt=1)
+    mde_alpha: float = Field(gt=0, lt=1)
+    multiplicity_method: Literal["holm"]
+
+    @field_validator("golive_shift_months")
+    @classmethod
+    def _nonzero_shifts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if 0 in value or len(set(value)) != len(value):
+            raise ValueError("shifts must be distinct and non-zero (zero is the main analysis)")
+        return value
 
 
 class ComparatorFacts(_Strict):
@@ -100,6 +113,7 @@ class ComparatorFacts(_Strict):
     min_coverage: float = Field(gt=0, le=1)
     min_comparators: int = Field(ge=1)
     min_sites_for_pooling: int = Field(ge=2)
+    placebo_rmspe_cutoff: float = Field(gt=1)
 
 
 class QualityFacts(_Strict):
@@ -117,6 +131,19 @@ class AnalysisFacts(_Strict):
     its: ITSFacts
     comparators: ComparatorFacts
     quality: QualityFacts
+
+
+class DemonstrationEffect(_Strict):
+    """One known effect of the demonstration data, on the natural scale of the measure's value_type."""
+
+    step: float
+    slope: float
+
+
+class DemonstrationFacts(_Strict):
+    """``data_dictionary/demonstration.yaml``: the effects the synthetic generator puts in (site -> measure)."""
+
+    effects: dict[str, dict[str, DemonstrationEffect]]
 
 
 class Domain(_Strict):
@@ -195,6 +222,7 @@ class Registry(_Strict):
     measures: list[Measure]
     layouts: list[Layout]
     analysis: AnalysisFacts
+    demonstration: DemonstrationFacts | None = None
 
     @model_validator(mode="after")
     def _cross_check(self) -> Registry:
@@ -328,6 +356,14 @@ def load_registry(directory: Path | str | None = None) -> Registry:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         raise RegistryError(f"{analysis_path.name}: {field}: {err['msg']}") from None
+    demo_path = directory / "demonstration.yaml"
+    if demo_path.is_file():
+        try:
+            parts["demonstration"] = DemonstrationFacts.model_validate(read_yaml(demo_path))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise RegistryError(f"{demo_path.name}: {field}: {err['msg']}") from None
     try:
         return Registry(**parts)
     except ValidationError as exc:

@@ -38,6 +38,17 @@ class MeasureEvaluation:
     per_100k: list[dict] = field(default_factory=list)  # evaluation.sources.population.rates_per_100k
     national_peak_months: tuple[str, ...] = ()  # months most trusts moved together (YYYY-MM), named as such
     offset: pd.Series | None = None  # the count's exposure by month (catchment population), indexed by period
+    # The pre-specified primary estimand (evaluation.methods.its_estimand.PrimaryEstimand): average effect
+    # over the first 12 months from go-live, absolute and relative, with its minimum detectable effect.
+    primary: object | None = None
+    # "primary" for the domain's headline measure, "secondary" (exploratory) for the others.
+    role: str = "secondary"
+    # Holm-adjusted p-value of the primary estimand among the domain's secondary measures (None for the
+    # primary measure and for measures without a model).
+    p_holm: float | None = None
+    # Go-live sensitivity (-6, -3, +3, +6 months) and phase-in (evaluation.methods.its_sensitivity
+    # .GoLiveSensitivity); for the headline measure.
+    golive_sensitivity: object | None = None
 
 
 @dataclass
@@ -73,7 +84,8 @@ def parse_intervention(value: str | dt.date | None, site: Site) -> dt.date:
 
 def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.date, *,
                      baseline_shift: object | None = None, baseline_after_shift: bool = False) -> MeasureEvaluation:
-    """The SPC (XmR) chart of one site's series, limits recalculated at go-live, with the data's caveats.
+    """The SPC (XmR) chart of one site's series, limits from the pre-go-live baseline carried forward (recalculated
+    only after a sustained shift), with the data's caveats.
 
     The result is ``descriptive`` (or ``not_in_data``) until :func:`fit_measure` fits the time series model.
     ``baseline_shift``: a level shift before go-live (:class:`evaluation.panel.quality.LevelShift`), reported
@@ -95,7 +107,7 @@ def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.da
     chart = xmr(
         series["value"].to_numpy(dtype=float),
         improvement=measure.direction,
-        rebase_at=[pre_len] if 0 < pre_len < len(series) else None,
+        baseline_end=pre_len if 0 < pre_len < len(series) else None,
         periods=list(series["period"]),
     )
     caveats: list[str] = []
@@ -116,9 +128,12 @@ def describe_measure(measure: Measure, series: pd.DataFrame, intervention: dt.da
                                if len(post) else None)
     if measure.analysis != "its":
         result.reason = (
-            "described only: each value is a rolling 12-month total, so a step at go-live would be smeared "
-            "over a year and a segmented regression would mislead"
+            "described only: each value covers the 12 months to date and overlaps the previous 11, so a step at "
+            "go-live would be smeared over a year and a model treating months as independent would mislead"
         )
+        result.caveats.append(
+            "Each point overlaps the previous 11 months, so runs and trends on the chart are expected and are "
+            "not special cause on their own.")
     return result
 
 
@@ -197,6 +212,7 @@ def fit_measure(
         result.reason = "the time series model gave no finite estimate of the change at go-live from this series"
         return result
     result.its = its
+    result.primary = its.primary_estimand()
     result.status = "ok"
     # Robustness: in-time placebo dates (pre-period only) and the model with the COVID-19 months left out.
     try:
@@ -304,7 +320,37 @@ def fit_domain(registry: Registry, ev: DomainEvaluation, *, keep_outliers: bool 
     """Fit the time series model of every described measure analysed by ITS (``ev`` is updated and returned)."""
     for m in ev.measures:
         fit_measure(m, ev.intervention_date, keep_outliers=keep_outliers, analysis=registry.analysis)
+    _primary_and_secondary(ev, ev.headline, keep_outliers)
     return ev
+
+
+def _primary_and_secondary(ev: DomainEvaluation, head: MeasureEvaluation, keep_outliers: bool) -> None:
+    """Mark the headline primary (with its go-live sensitivity) and Holm-adjust the secondary measures."""
+    from evaluation.methods.its_sensitivity import golive_sensitivity
+    from evaluation.methods.multiplicity import holm_adjust
+    from evaluation.panel.quality import exclude_outliers
+
+    head.role = "primary"
+    for m in ev.measures:
+        if m is not head:
+            m.role = "secondary"
+    secondary = {m.measure.id: m.primary.absolute.p_value for m in ev.measures  # type: ignore[attr-defined]
+                 if m.role == "secondary" and m.primary is not None}
+    adjusted = holm_adjust(secondary)
+    for m in ev.measures:
+        if m.measure.id in adjusted and m.role == "secondary":
+            m.p_holm = adjusted[m.measure.id]
+    if head.status == "ok" and head.series is not None:
+        usable = head.series[head.series["value"].notna()]
+        rows = usable if keep_outliers else exclude_outliers(usable)[0]
+        frame = rows[["period", "numerator", "denominator", "value"]]
+        exposure = None
+        if head.offset is not None and len(head.offset) and head.measure.value_type == "count":
+            exposure = frame["period"].map(head.offset).astype(float)
+            if exposure.isna().any():
+                exposure = None  # as in fit_measure: no offset rather than a partial one
+        head.golive_sensitivity = golive_sensitivity(frame, intervention=pd.Timestamp(ev.intervention_date),
+                                                     value_type=head.measure.value_type, offset=exposure)
 
 
 def evaluate_domain(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,20 +43,24 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 from statsmodels.tsa.stattools import acf
 
+from evaluation.dictionary.registry import AnalysisFacts, default_registry
+from evaluation.methods.its_estimand import ITSModel, PrimaryEstimand, prediction_band, primary_estimand
+from evaluation.methods.its_inference import AR1Fit, ar1_covariance, fit_ar1_pseudo_likelihood
 from evaluation.methods.plain import json_safe
 
 __all__ = [
-    "COVID_WINDOW",
     "EFFECT_HORIZONS",
     "AR1Fit",
     "Estimate",
     "ITSResult",
     "covid_sensitivity",
+    "covid_window",
     "default_hac_maxlags",
     "diagnostics",
     "fit_ar1_pseudo_likelihood",
     "fit_its",
     "placebo_its",
+    "segmented_design",
 ]
 
 _FAMILIES: dict[str, tuple[str, str]] = {
@@ -66,20 +70,26 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "rate": ("gaussian", "difference"),
 }
 _COV_TYPES = ("ar1_kr", "ar1", "HAC", "nonrobust")
-MIN_PRE = 12
-MIN_POST = 3
-#: The default COVID-19 window of :func:`fit_its` (inclusive month starts), also the months
-#: :func:`covid_sensitivity` leaves out.
-COVID_WINDOW: tuple[str, str] = ("2020-03-01", "2021-03-01")
 #: Months after go-live at which :attr:`ITSResult.effects` reports the effect (month 1 = go-live month).
 EFFECT_HORIZONS: tuple[int, ...] = (12, 24)
 #: Ljung-Box test length: a year of monthly lags, so residual seasonality the harmonics missed shows up.
 LJUNG_BOX_LAGS = 12
 #: ACF lags for the diagnostics panel: two years.
 ACF_LAGS = 24
-# Placebo go-live dates need this much of the pre-period on each side of them.
-PLACEBO_MIN_PRE = 12
-PLACEBO_MIN_POST = 6
+
+
+def analysis_facts() -> AnalysisFacts:
+    """The analysis facts (``data_dictionary/analysis.yaml``): minimum months, COVID-19 window, horizons."""
+    return default_registry().analysis
+
+
+def covid_window(covid: tuple[str, str] | str | None) -> tuple[str, str] | None:
+    """``"default"`` -> the registry's COVID-19 window; a (start, end) pair or None as given."""
+    if isinstance(covid, str):
+        if covid != "default":
+            raise ValueError(f"covid must be 'default', a (start, end) pair or None, got {covid!r}")
+        return analysis_facts().covid.months
+    return covid
 
 
 @dataclass(frozen=True)
@@ -115,8 +125,13 @@ class ITSResult:
 
     ``slope`` is ``None`` when the model was fitted without a slope change. ``frame`` has one row per
     period used in the fit with columns ``period``, ``observed`` (the series' ``value``), ``fitted``,
-    ``counterfactual``, ``cf_low``, ``cf_high`` and ``post``; fitted and counterfactual values are on
-    the display scale (expected counts including any offset, probabilities, or rate values).
+    ``counterfactual``, ``cf_low``, ``cf_high`` (confidence band of the counterfactual *mean*),
+    ``cf_pred_low``, ``cf_pred_high`` (prediction band: the range a month's value would be expected in had
+    nothing changed) and ``post``; fitted and counterfactual values are on the display scale (expected
+    counts including any offset, probabilities, or rate values).
+
+    :meth:`primary_estimand` gives the pre-specified primary estimand (average effect over the first 12
+    months from go-live, absolute and relative, with its minimum detectable effect).
     """
 
     value_type: str
@@ -149,6 +164,23 @@ class ITSResult:
     # the link scale ``latent_sd``, the step's Kenward-Roger/Satterthwaite ``step_df`` and the
     # pseudo-likelihood ``iterations``; None for the other options.
     error_model: dict[str, float] | None = None
+    # What :meth:`primary_estimand` needs from the fit (coefficients, covariance, design rows by month).
+    model_state: ITSModel | None = field(default=None, repr=False, compare=False)
+    alpha: float = 0.05
+
+    def primary_estimand(self, horizon: int | None = None) -> PrimaryEstimand:
+        """The average effect over the first ``horizon`` months from go-live (default: ``analysis.yaml``
+        its.primary_horizon_months, 12), step and slope together, as an absolute change per month and a
+        relative change (percent for counts, percentage points otherwise), with intervals and the minimum
+        detectable effect (``analysis.yaml`` its.mde_power, its.mde_alpha). See
+        :mod:`evaluation.methods.its_estimand`."""
+        if self.model_state is None:
+            raise ValueError("this result has no model state (it was not made by fit_its)")
+        facts = analysis_facts().its
+        return primary_estimand(
+            self.model_state, horizon=facts.primary_horizon_months if horizon is None else int(horizon),
+            alpha=self.alpha, power=facts.mde_power, mde_alpha=facts.mde_alpha,
+        )  # fmt: skip
 
     def diagnostics(self) -> dict[str, Any]:
         """Residual and ACF data for a diagnostics panel; see :func:`diagnostics`."""
@@ -257,13 +289,16 @@ def _prepare(
     return df, log_offset
 
 
-def _design(
+def segmented_design(
     df: pd.DataFrame,
     intervention: pd.Timestamp,
     covid: tuple[str, str] | None,
     harmonics: int,
     slope_change: bool,
 ) -> pd.DataFrame:
+    """The segmented-regression design for ``df["period"]`` (month starts, sorted): ``const``, ``time``
+    (months from the first, gaps kept), ``post``, ``slope`` (1 in the go-live month; with ``slope_change``),
+    ``sin{k}``/``cos{k}`` of the calendar month and ``covid`` (when the window splits the series)."""
     first = df["period"].iloc[0]
     # Months elapsed (not row number) so that gaps in the series keep their true spacing.
     time = _months_between(df["period"], first).to_numpy() + 1
@@ -295,6 +330,9 @@ def _design(
     return pd.DataFrame(cols, index=df.index)
 
 
+_design = segmented_design
+
+
 def lag1_autocorrelation(resid: np.ndarray, periods: pd.Series) -> float:
     """Lag-1 autocorrelation of residuals over consecutive calendar months (gaps are not bridged)."""
     r = np.asarray(resid, dtype=float)
@@ -304,276 +342,6 @@ def lag1_autocorrelation(resid: np.ndarray, periods: pd.Series) -> float:
     if denom <= 0 or not adjacent.any():
         return 0.0
     return float(np.sum((r[1:] * r[:-1])[adjacent]) / denom)
-
-
-def ar1_covariance(result: Any, x: np.ndarray, periods: pd.Series, rho_hat: float) -> np.ndarray:
-    """Sandwich covariance of GLM coefficients under an AR(1) working correlation of the errors.
-
-    bread = (X' V X)^-1 with V the variance function times the trials (canonical links), meat =
-    X' D R D X with D = V^(1/2) and R[i, j] = rho^|months apart|, scaled by the Pearson dispersion.
-    rho is the residuals' lag-1 autocorrelation corrected for its small-sample downward bias
-    (Kendall 1954: E[r1] ~ rho - (1 + 3 rho) / n; fitted regression terms bias it down by about k / n),
-    clipped to [0, 0.95]: negative autocorrelation is treated as none, which keeps intervals from
-    being narrower than the model-based ones.
-    """
-    n, k = x.shape
-    family = result.model.family
-    if isinstance(family, sm.families.Gaussian):
-        v = np.ones(n)
-    else:
-        v = np.asarray(family.variance(result.mu), dtype=float)
-        if isinstance(family, sm.families.Binomial):
-            v = v * np.asarray(result.model.n_trials, dtype=float)
-    dispersion = float(result.pearson_chi2 / result.df_resid)
-    rho = float(np.clip(rho_hat + (1 + 3 * rho_hat) / n + k / n, 0.0, 0.95))
-    months = np.asarray(pd.DatetimeIndex(periods).year * 12 + pd.DatetimeIndex(periods).month, dtype=float)
-    corr = rho ** np.abs(np.subtract.outer(months, months))
-    bread = np.linalg.inv(x.T @ (x * v[:, None]))
-    dx = x * np.sqrt(v)[:, None]
-    meat = dx.T @ corr @ dx
-    return dispersion * bread @ meat @ bread
-
-
-# --------------------------------------------------------------------------------------------------
-# Default inference: AR(1) latent process, restricted pseudo-likelihood, Kenward-Roger
-
-
-@dataclass(frozen=True)
-class AR1Fit:
-    """Result of :func:`fit_ar1_pseudo_likelihood`.
-
-    ``beta`` are the coefficients on the link scale; ``cov`` is the Kenward-Roger adjusted covariance
-    and ``cov_unadjusted`` the plug-in one, ``(X' V^-1 X)^-1``; ``rho`` and ``sigma2`` are the REML
-    estimates of the AR(1) correlation and the variance of the latent process on the link scale;
-    ``dcov`` holds the derivatives of the plug-in covariance with respect to the covariance parameters
-    that are free (not on a bound) and ``w`` the inverse of their expected REML information, which
-    :meth:`df_for` uses for Satterthwaite degrees of freedom. ``normalized_residuals`` are the working
-    residuals whitened by the fitted covariance (Cholesky factor): white noise if the model holds.
-    """
-
-    beta: np.ndarray
-    cov: np.ndarray
-    cov_unadjusted: np.ndarray
-    rho: float
-    sigma2: float
-    dcov: tuple[np.ndarray, ...]
-    w: np.ndarray
-    df_resid: int
-    normalized_residuals: np.ndarray
-    iterations: int
-
-    def df_for(self, c: np.ndarray) -> float:
-        """Satterthwaite (1946) degrees of freedom of the contrast ``c' beta`` with the adjusted variance.
-
-        Falls back to the residual degrees of freedom when no covariance parameter is free, and is
-        capped there: estimating the correlation cannot make the reference distribution less spread.
-        """
-        if not self.dcov:
-            return float(self.df_resid)
-        g = np.array([float(c @ d @ c) for d in self.dcov])
-        denom = float(g @ self.w @ g)
-        v = float(c @ self.cov @ c)
-        if denom <= 0 or v <= 0:
-            return float(self.df_resid)
-        return float(min(2.0 * v * v / denom, self.df_resid))
-
-
-# Bounds for the REML search. rho >= 0: negative month-to-month correlation is implausible for these
-# service series, and allowing it would let chance give intervals narrower than independent errors do.
-_RHO_MAX = 0.95
-_RHO_VAR_MAX = _RHO_MAX**2 / 4
-_PL_MAX_ITER = 50
-_PL_TOL = 1e-8
-
-
-def _ar1_correlation(months: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """R[i, j] = rho^|months apart| and its first and second derivatives in rho (gaps keep their spacing)."""
-    d = np.abs(np.subtract.outer(months, months))
-    r = rho**d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dr = np.where(d >= 1, d * rho ** np.maximum(d - 1, 0), 0.0)
-        d2r = np.where(d >= 2, d * (d - 1) * rho ** np.maximum(d - 2, 0), 0.0)
-    return r, dr, d2r
-
-
-def _reml_objective(
-    theta: np.ndarray, x: np.ndarray, z: np.ndarray, d0: np.ndarray, dist: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Minus the restricted log-likelihood (up to a constant) of z = X b + e, Var(e) = diag(d0) + s2 R(rho).
-
-    ``theta`` is (log s2, rho). Returns the objective, the GLS coefficients and the Cholesky factor of V.
-    """
-    s2, rho = math.exp(theta[0]), float(theta[1])
-    v = s2 * rho**dist
-    v[np.diag_indices_from(v)] += d0
-    try:
-        chol = np.linalg.cholesky(v)
-    except np.linalg.LinAlgError:
-        return float("inf"), np.full(x.shape[1], np.nan), v
-    both = _lower_solve(chol, np.column_stack([x, z]))  # one solve: each LAPACK call has a fixed cost
-    xt, zt = both[:, :-1], both[:, -1]
-    q, r = np.linalg.qr(xt)
-    beta = np.linalg.solve(r, q.T @ zt)
-    resid = zt - xt @ beta
-    obj = 0.5 * (
-        2.0 * float(np.sum(np.log(np.diag(chol))))
-        + 2.0 * float(np.sum(np.log(np.abs(np.diag(r)))))
-        + float(resid @ resid)
-    )
-    return obj, beta, chol
-
-
-def _reml_value(theta: np.ndarray, x: np.ndarray, z: np.ndarray, d0: np.ndarray, dist: np.ndarray) -> float:
-    return _reml_objective(theta, x, z, d0, dist)[0]
-
-
-def _lower_solve(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from scipy.linalg import solve_triangular
-
-    return solve_triangular(chol, b, lower=True, check_finite=False)
-
-
-def _kenward_roger(
-    x: np.ndarray, d0: np.ndarray, months: np.ndarray, sigma2: float, rho: float, free: list[int]
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
-    """Kenward & Roger (1997) adjusted covariance of the GLS coefficients for V = diag(d0) + s2 R(rho).
-
-    ``free`` lists the covariance parameters (0 = s2, 1 = rho) that are not on a bound; parameters on
-    a bound are treated as known. Returns (adjusted covariance, plug-in covariance, derivatives of the
-    plug-in covariance in each free parameter, inverse expected information of the free parameters).
-    The second-derivative term of the adjustment is kept: AR(1) is not linear in rho.
-    """
-    r, dr, d2r = _ar1_correlation(months, rho)
-    v = sigma2 * r
-    v[np.diag_indices_from(v)] += d0
-    vi = np.linalg.inv(v)
-    vix = vi @ x
-    phi = np.linalg.inv(x.T @ vix)
-    phi = (phi + phi.T) / 2
-    if not free:
-        return phi, phi, (), np.zeros((0, 0))
-    dv_all = {0: r, 1: sigma2 * dr}
-    d2v_all = {(0, 0): np.zeros_like(r), (0, 1): dr, (1, 0): dr, (1, 1): sigma2 * d2r}
-    dv = [dv_all[a] for a in free]
-    proj = vi - vix @ phi @ vix.T
-    pv = [proj @ m for m in dv]
-    info = np.array([[0.5 * float(np.sum(pa * pb.T)) for pb in pv] for pa in pv])
-    w = np.linalg.pinv(info)
-    if 1 in free:
-        # When the latent variance is small next to the sampling variance, rho is barely identified and
-        # the inverse information for it explodes (to first order it scales as 1 / s2^2), which would
-        # give absurd degrees of freedom. No estimator confined to [0, 0.95] can have a variance above
-        # 0.95^2 / 4 (Popoviciu's inequality), so rho's variance is capped there, keeping correlations.
-        k = free.index(1)
-        if w[k, k] > _RHO_VAR_MAX:
-            shrink = np.ones(len(free))
-            shrink[k] = math.sqrt(_RHO_VAR_MAX / w[k, k])
-            w = w * np.outer(shrink, shrink)
-    p_i = [-(vix.T @ m @ vix) for m in dv]  # derivatives of X' V^-1 X
-    adj = np.zeros_like(phi)
-    for i, a in enumerate(free):
-        for j, b in enumerate(free):
-            q_ij = vix.T @ dv[i] @ vi @ dv[j] @ vix
-            r_ij = vix.T @ d2v_all[(a, b)] @ vix
-            adj += w[i, j] * (q_ij - p_i[i] @ phi @ p_i[j] - 0.25 * r_ij)
-    inflation = 2.0 * phi @ adj @ phi
-    inflation = (inflation + inflation.T) / 2
-    # The adjustment is meant to widen intervals for the uncertainty in (s2, rho), but its
-    # second-derivative term can make it indefinite when rho is poorly identified (little latent
-    # variance), giving negative variances for some contrasts. Keeping only its non-negative part means
-    # no contrast is ever reported as more precise than with the plug-in covariance.
-    vals, vecs = np.linalg.eigh(inflation)
-    cov = phi + (vecs * np.clip(vals, 0.0, None)) @ vecs.T
-    cov = (cov + cov.T) / 2
-    dcov = tuple(-(phi @ pi @ phi) for pi in p_i)
-    return cov, phi, dcov, w
-
-
-def fit_ar1_pseudo_likelihood(
-    x: np.ndarray,
-    endog: np.ndarray,
-    value_type: str,
-    months: np.ndarray,
-    start: np.ndarray,
-    log_offset: np.ndarray | None = None,
-) -> AR1Fit:
-    """Fit the segmented regression with an AR(1) latent process by restricted pseudo-likelihood.
-
-    The model, on the link scale: ``g(mu_t) = x_t' b + u_t`` with ``u`` a stationary AR(1) process
-    (variance s2, correlation rho^|months apart|), and given ``u`` Poisson counts or binomial
-    proportions (Zeger 1988: variance mu + s2 mu^2 for counts, with autocorrelation). Rates are
-    Gaussian: ``u`` is then the whole error and the fit is GLS with AR(1) errors by REML.
-
-    It is fitted as Wolfinger & O'Connell (1993) fit generalised linear mixed models (restricted
-    pseudo-likelihood, as SAS PROC GLIMMIX's RMPL): linearise at the current fit to a working response
-    ``z = eta + (y - mu) g'(mu)`` whose variance is ``diag(1 / w) + s2 R(rho)`` (``1 / w`` the
-    Poisson or binomial sampling variance on the link scale), estimate (s2, rho) by REML for that
-    linear model, update b by GLS, and repeat until b settles. Inference uses the Kenward & Roger (1997)
-    small-sample adjusted covariance with Satterthwaite degrees of freedom per contrast.
-
-    Why not the quasi-Poisson working variance (phi * mu)? With counts in the thousands the
-    extra-Poisson variation is multiplicative (variance proportional to mu^2): weighting months by mu
-    then mis-states the step's variance, and simulated intervals under-covered (about 93%).
-    """
-    n, p = x.shape
-    off = np.zeros(n) if log_offset is None else np.asarray(log_offset, dtype=float)
-    dist = np.abs(np.subtract.outer(months, months)).astype(float)
-    beta = np.asarray(start, dtype=float).copy()
-    theta: np.ndarray | None = None
-    from scipy import optimize
-
-    if value_type == "proportion":
-        succ, fail = endog[:, 0], endog[:, 1]
-        trials = succ + fail
-    chol = np.eye(n)
-    z = np.zeros(n)
-    d0 = np.zeros(n)
-    iterations = 0
-    for iterations in range(1, _PL_MAX_ITER + 1):  # noqa: B007 (the count is reported)
-        eta = x @ beta + off
-        if value_type == "count":
-            mu = np.exp(eta)
-            d0 = 1.0 / mu
-            z = eta - off + (endog - mu) / mu
-        elif value_type == "proportion":
-            prob = 1.0 / (1.0 + np.exp(-eta))
-            wt = trials * prob * (1.0 - prob)
-            d0 = 1.0 / wt
-            z = eta + (succ - trials * prob) / wt
-        else:
-            d0 = np.zeros(n)
-            z = np.asarray(endog, dtype=float)
-        if theta is None:
-            # Start from the moments of the independence fit's working residuals.
-            e = z - x @ beta
-            s2_0 = max(float(np.mean(e * e) - np.mean(d0)), 1e-4 * float(np.mean(e * e)) + 1e-12)
-            r1 = float(np.sum(e[1:] * e[:-1]) / np.sum(e * e))
-            theta = np.array([math.log(s2_0), min(max(r1, 0.05), 0.8)])
-        # A latent variance below 1e-8 of the working variance is no latent process at all.
-        scale = float(np.var(z - x @ beta)) + float(np.mean(d0)) + 1e-12
-        bounds = [(math.log(1e-8 * scale), math.log(1e3 * scale)), (0.0, _RHO_MAX)]
-        opt = optimize.minimize(
-            _reml_value, theta, args=(x, z, d0, dist), method="L-BFGS-B", bounds=bounds,
-            options={"ftol": 1e-12, "gtol": 1e-7},
-        )  # fmt: skip
-        theta = np.asarray(opt.x, dtype=float)
-        _, new_beta, chol = _reml_objective(theta, x, z, d0, dist)
-        change = float(np.max(np.abs(new_beta - beta)))
-        beta = new_beta
-        if value_type == "rate" or change < _PL_TOL:
-            break
-    assert theta is not None
-    sigma2, rho = math.exp(theta[0]), float(theta[1])
-    free = [
-        k for k, (val, (lo, hi)) in enumerate(zip(theta, bounds, strict=True))
-        if lo + 1e-6 < val < hi - 1e-6
-    ]  # fmt: skip
-    cov, phi, dcov, w = _kenward_roger(x, d0, months, sigma2, rho, free)
-    normalized = _lower_solve(chol, z - x @ beta)
-    return AR1Fit(
-        beta=beta, cov=cov, cov_unadjusted=phi, rho=rho, sigma2=sigma2, dcov=dcov, w=w, df_resid=n - p,
-        normalized_residuals=np.asarray(normalized, dtype=float), iterations=iterations,
-    )  # fmt: skip
 
 
 def _estimate(b: float, se: float, z: float, exp: bool, df: float | None = None) -> Estimate:
@@ -863,7 +631,7 @@ def fit_its(
     *,
     intervention: str | pd.Timestamp,
     value_type: str,
-    covid: tuple[str, str] | None = ("2020-03-01", "2021-03-01"),
+    covid: tuple[str, str] | str | None = "default",
     harmonics: int = 2,
     slope_change: bool = True,
     cov_type: str = "ar1_kr",
@@ -887,7 +655,8 @@ def fit_its(
         [numerator, denominator - numerator]) or ``"rate"`` (Gaussian, identity link, fitted to
         ``value``).
     covid:
-        Inclusive (start, end) months of a COVID-19 indicator term; ``None`` for no term. The term is
+        Inclusive (start, end) months of a COVID-19 indicator term; ``"default"`` for the data
+        dictionary's window (``analysis.yaml``); ``None`` for no term. The term is
         also left out when no month (or every month) of the series falls in the window.
     harmonics:
         Number of Fourier harmonic pairs (sin, cos of 2*pi*k*month/12) for seasonality, 0 to 5.
@@ -932,9 +701,10 @@ def fit_its(
     Raises
     ------
     ValueError
-        For an unknown ``value_type`` or ``cov_type``; fewer than 12 months before or 3 months from
-        the intervention; negative counts; proportion rows with denominator <= 0 or numerator >
-        denominator; a non-positive offset; or a design matrix that is not of full rank.
+        For an unknown ``value_type`` or ``cov_type``; fewer months before or from the intervention than
+        ``analysis.yaml`` its.min_pre_months / its.min_post_months (12 and 3); negative counts;
+        proportion rows with denominator <= 0 or numerator > denominator; a non-positive offset; or a
+        design matrix that is not of full rank.
     """
     if value_type not in _FAMILIES:
         raise ValueError(f"unknown value_type {value_type!r}; expected one of {', '.join(_FAMILIES)}")
@@ -950,20 +720,23 @@ def fit_its(
     if hac_maxlags is not None and hac_maxlags < 0:
         raise ValueError(f"hac_maxlags must be >= 0, got {hac_maxlags}")
 
+    covid = covid_window(covid)
+    facts = analysis_facts().its
+    min_pre, min_post = facts.min_pre_months, facts.min_post_months
     go_live = pd.Timestamp(intervention).to_period("M").to_timestamp()
     df, log_offset = _prepare(series, value_type, offset)
 
     n_pre = int((df["period"] < go_live).sum())
     n_post = int((df["period"] >= go_live).sum())
-    if n_pre < MIN_PRE:
+    if n_pre < min_pre:
         raise ValueError(
             f"series has {n_pre} months before the intervention {go_live:%Y-%m-%d}; "
-            f"at least {MIN_PRE} are needed"
+            f"at least {min_pre} are needed"
         )
-    if n_post < MIN_POST:
+    if n_post < min_post:
         raise ValueError(
             f"series has {n_post} months from the intervention {go_live:%Y-%m-%d} on; "
-            f"at least {MIN_POST} are needed"
+            f"at least {min_post} are needed"
         )
 
     design = _design(df, go_live, covid, harmonics, slope_change)
@@ -1026,7 +799,8 @@ def fit_its(
         if not ar.dcov:
             return np.full(len(c2), float(ar.df_resid))
         g = np.column_stack([np.einsum("ij,jk,ik->i", c2, d, c2) for d in ar.dcov])
-        v = np.einsum("ij,jk,ik->i", c2, cov, c2)
+        # Kenward-Roger df: the plug-in variance in the numerator (pbkrtest's convention).
+        v = np.einsum("ij,jk,ik->i", c2, ar.cov_unadjusted, c2)
         denom = np.einsum("ij,jk,ik->i", g, ar.w, g)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.where((denom > 0) & (v > 0), 2.0 * v * v / denom, float(ar.df_resid))
@@ -1078,6 +852,11 @@ def fit_its(
             return 1.0 / (1.0 + np.exp(-eta))
         return eta
 
+    latent_var = None if ar is None else ar.sigma2
+    pred_low, pred_high = prediction_band(
+        value_type, eta_cf, se_cf, q_cf, latent_var=latent_var, dispersion=dispersion,
+        trials=df["denominator"].to_numpy(dtype=float) if value_type == "proportion" else None,
+    )  # fmt: skip
     frame = pd.DataFrame(
         {
             "period": df["period"].to_numpy(),
@@ -1086,9 +865,19 @@ def fit_its(
             "counterfactual": inv_link(eta_cf),
             "cf_low": inv_link(eta_cf - q_cf * se_cf),
             "cf_high": inv_link(eta_cf + q_cf * se_cf),
+            "cf_pred_low": pred_low,
+            "cf_pred_high": pred_high,
             "post": design["post"].to_numpy() == 1.0,
         }
     )
+    switch = (cols.index("post"),) + ((cols.index("slope"),) if slope_change else ())
+    model_state = ITSModel(
+        value_type=value_type, go_live=go_live, last_month=df["period"].iloc[-1],
+        observed_months=frozenset(pd.Timestamp(p) for p in df["period"]), beta=beta.copy(), cov=np.asarray(cov),
+        switch=switch,
+        row_at=lambda h: _horizon_row(h, df, design, off, go_live, covid, harmonics, slope_change),
+        dfs_for=dfs_for, latent_var=latent_var, dispersion=dispersion,
+    )  # fmt: skip
 
     resid = np.asarray(mle.resid_pearson, dtype=float)
     # Residuals left once the fitted error model is allowed for: for "ar1_kr" the working residuals
@@ -1126,6 +915,8 @@ def fit_its(
             "step_df": step_df,
             "iterations": ar.iterations,
         },
+        model_state=model_state,
+        alpha=alpha,
     )
 
 
@@ -1175,6 +966,7 @@ def placebo_its(
     bad = [o for o in offsets if int(o) >= 0]
     if bad:
         raise ValueError(f"placebo offsets must be negative (months before go-live), got {bad}")
+    facts = analysis_facts().its
     go_live = pd.Timestamp(intervention).to_period("M").to_timestamp()
     df, exposure = _usable_with_offset(series, kwargs.pop("offset", None))
     keep = (df["period"] < go_live).to_numpy()
@@ -1196,7 +988,7 @@ def placebo_its(
         fake = go_live + pd.DateOffset(months=int(off_months))
         n_pre = int((usable_periods < fake).sum())
         n_post = int((usable_periods >= fake).sum())
-        if n_pre < PLACEBO_MIN_PRE or n_post < PLACEBO_MIN_POST:
+        if n_pre < facts.placebo_min_pre_months or n_post < facts.placebo_min_post_months:
             continue
         row: dict[str, Any] = {
             "offset_months": int(off_months), "placebo_date": fake, "n_pre": n_pre, "n_post": n_post,
@@ -1222,7 +1014,7 @@ def covid_sensitivity(
     *,
     intervention: str | pd.Timestamp,
     value_type: str,
-    window: tuple[str, str] = COVID_WINDOW,
+    window: tuple[str, str] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """The main model against the same model fitted with the COVID-19 months left out.
@@ -1235,10 +1027,11 @@ def covid_sensitivity(
 
     Returns a JSON-safe dict: ``window`` (start, end), ``main`` and ``covid_excluded``, each with
     ``description``, ``n_months``, ``scale``, ``step`` and ``slope`` (:meth:`Estimate.to_dict`, slope
-    None without a slope term); ``covid_excluded`` also has ``n_excluded``. If the reduced series
-    cannot be fitted (e.g. too few months remain before go-live), ``covid_excluded`` is None and
-    ``note`` gives the reason.
+    None without a slope term) and ``primary`` (:meth:`PrimaryEstimand.to_dict`); ``covid_excluded`` also
+    has ``n_excluded``. If the reduced series cannot be fitted (e.g. too few months remain before go-live),
+    ``covid_excluded`` is None and ``note`` gives the reason.
     """
+    window = analysis_facts().covid.months if window is None else window
     start, end = (pd.Timestamp(d).to_period("M").to_timestamp() for d in window)
     if end < start:
         raise ValueError(f"COVID window ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d})")
@@ -1252,6 +1045,7 @@ def covid_sensitivity(
             "scale": res.scale,
             "step": res.step.to_dict(),
             "slope": None if res.slope is None else res.slope.to_dict(),
+            "primary": res.primary_estimand().to_dict(),
         }
 
     covid_term = "covid" in main.params

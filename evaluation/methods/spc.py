@@ -1,14 +1,24 @@
-"""Statistical process control: XmR charts to NHS England "Making Data Count" rules.
+"""Statistical process control: XmR charts to NHS England "Making Data Count" rules, as NHSRplotthedots.
 
 Limits for each phase are ``mean +/- 2.66 * mean moving range``. Special cause variation is
-identified with four rules, in order of precedence (the first rule that matches a point decides its
-type):
+identified with four rules (NHSRplotthedots ``ptd_special_cause_flag``):
 
 1. a single point outside the process limits;
 2. a trend of 7 points each strictly higher (or each strictly lower) than the one before;
-3. two out of three consecutive points beyond two thirds of the way from the mean to a limit, all
-   three on the same side of the mean (only the close points are flagged);
+3. two out of three consecutive points close to a limit -- beyond two thirds of the way from the mean to
+   a limit but *not outside it* -- all three on the same side of the mean (only the close points are
+   flagged);
 4. a run of 7 or more consecutive points on the same side of the mean.
+
+A flagged point is improvement or concern by the side of the mean it lies on (NHSRplotthedots'
+``relative_to_mean``), whichever rule flagged it; ``rule`` records the first rule that matched.
+
+**Limits from the baseline, carried forward** (``baseline_end``, as NHSRplotthedots' ``fix_after_n_points``):
+with a go-live, the limits come from the months before it and are carried forward over the months after,
+so a change at go-live shows as special cause against the old process. They are recalculated only after a
+*sustained shift* -- a run of 7 or more points on one side of the baseline mean after go-live (rule 4) --
+from the first point of that run (``recalculate_on_shift``), and the summary says so (``recalculated_at``).
+``rebase_at`` still forces phases at given positions.
 
 Missing values (NaN) are shown as ``point_type = "missing"`` and skipped: they do not contribute to
 the mean or moving ranges, and the rules look only at the non-missing points (so a moving range,
@@ -17,6 +27,7 @@ trend or run continues across a gap, but never across a rebase point).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +56,7 @@ _POINT_COLUMNS = [
     "trial",
     "point_type",
     "rule",
+    "close_to_limits",
 ]
 
 
@@ -55,11 +67,14 @@ class XmRResult:
     ``points`` has one row per input value with columns ``period``, ``value``, ``phase`` (1, 2, ...),
     ``mean``, ``lpl``, ``upl``, ``moving_range`` (|x - previous non-missing x| within the phase),
     ``trial`` (phase has fewer than 13 non-missing points), ``point_type`` and ``rule`` (which rule
-    set the type: ``"outside_limits"``, ``"trend"``, ``"two_of_three"``, ``"run"`` or ``None``).
+    set the type: ``"outside_limits"``, ``"trend"``, ``"two_of_three"``, ``"run"`` or ``None``) and
+    ``close_to_limits`` (beyond two thirds of the way to a limit, inside it).
 
     ``summary`` has ``variation_icon``, ``assurance_icon``, and for the last phase ``mean``, ``lpl``,
     ``upl``, ``n`` (non-missing points the limits rest on) and ``trial``; plus ``n_total`` (all
-    non-missing points) and ``phases`` (number of phases).
+    non-missing points), ``phases`` (number of phases), ``baseline_end`` (position where the baseline
+    ended, or None), ``recalculated_at`` (labels of the points where limits were recalculated after a
+    sustained shift) and ``limits_basis`` (a plain sentence saying where the limits come from).
     """
 
     points: pd.DataFrame
@@ -120,69 +135,71 @@ def _limits(x: np.ndarray, screen_outliers: bool) -> tuple[float, float, float]:
     return mean, mean - LIMIT_FACTOR * mean_mr, mean + LIMIT_FACTOR * mean_mr
 
 
-def _rules(x: np.ndarray, mean: float, lpl: float, upl: float) -> tuple[list[str | None], list[str | None]]:
-    """Apply the four rules to one phase's non-missing values.
+def _rules(x: np.ndarray, mean: float, lpl: float, upl: float) -> tuple[list[str | None], list[str | None], np.ndarray]:
+    """Apply the four rules to one phase's non-missing values (NHSRplotthedots semantics).
 
-    Returns per point the side of any special cause ("high"/"low"/None) and the rule that set it.
+    Returns per point the side of any special cause ("high"/"low" by the side of the mean, None when not
+    flagged), the first rule that flagged it, and whether it is close to a limit.
     """
     n = len(x)
-    side: list[str | None] = [None] * n
     rule: list[str | None] = [None] * n
+    sign = np.sign(x - mean)
 
-    def mark(i: int, s: str, r: str) -> None:
-        # First match wins, so a rule never overwrites an earlier rule's verdict.
-        if side[i] is None:
-            side[i] = s
+    def mark(i: int, r: str) -> None:
+        if rule[i] is None:
             rule[i] = r
 
     # 1. Outside the limits.
-    for i in range(n):
-        if x[i] > upl:
-            mark(i, "high", "outside_limits")
-        elif x[i] < lpl:
-            mark(i, "low", "outside_limits")
+    outside = np.zeros(n, dtype=bool) if math.isnan(upl) or math.isnan(lpl) else (x > upl) | (x < lpl)
+    for i in np.flatnonzero(outside):
+        mark(int(i), "outside_limits")
 
     # 2. Trends: maximal strictly monotone stretches of at least TREND_LENGTH points.
-    for direction, s in ((1, "high"), (-1, "low")):
+    for direction in (1, -1):
         start = 0
         for i in range(1, n + 1):
             if i < n and direction * (x[i] - x[i - 1]) > 0:
                 continue
             if i - start >= TREND_LENGTH:
                 for j in range(start, i):
-                    mark(j, s, "trend")
+                    mark(j, "trend")
             start = i
 
-    # 3. Two of three beyond two thirds of the way to a limit, all three on the same side.
+    # 3. Two of three close to a limit (inside it), all three on the same side of the mean.
+    close = np.zeros(n, dtype=bool)
     if not (math.isnan(upl) or math.isnan(lpl)):
         hi_zone = mean + 2 / 3 * (upl - mean)
         lo_zone = mean - 2 / 3 * (mean - lpl)
+        close = ~outside & ((x > hi_zone) | (x < lo_zone))
         for i in range(n - 2):
-            w = x[i : i + 3]
-            if np.all(w > mean):
-                close = [i + k for k in range(3) if w[k] > hi_zone]
-                if len(close) >= 2:
-                    for j in close:
-                        mark(j, "high", "two_of_three")
-            elif np.all(w < mean):
-                close = [i + k for k in range(3) if w[k] < lo_zone]
-                if len(close) >= 2:
-                    for j in close:
-                        mark(j, "low", "two_of_three")
+            if abs(int(np.sum(sign[i : i + 3]))) == 3 and int(np.sum(close[i : i + 3])) >= 2:
+                for j in range(i, i + 3):
+                    if close[j]:
+                        mark(j, "two_of_three")
 
     # 4. Runs on one side of the mean; a point on the mean has sign 0 and so breaks the run.
-    sign = np.sign(x - mean)
-    start = 0
-    for i in range(1, n + 1):
+    for a, b in _runs(sign):
+        for j in range(a, b):
+            mark(j, "run")
+
+    side: list[str | None] = [
+        None if r is None else ("high" if sign[i] > 0 else "low") for i, r in enumerate(rule)
+    ]
+    return side, rule, close
+
+
+def _runs(sign: np.ndarray, start_at: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each maximal run of RUN_LENGTH or more same non-zero signs from ``start_at`` on."""
+    out = []
+    n = len(sign)
+    start = start_at
+    for i in range(start_at + 1, n + 1):
         if i < n and sign[i] == sign[start] and sign[i] != 0:
             continue
-        if sign[start] != 0 and i - start >= RUN_LENGTH:
-            s = "high" if sign[start] > 0 else "low"
-            for j in range(start, i):
-                mark(j, s, "run")
+        if start < n and sign[start] != 0 and i - start >= RUN_LENGTH:
+            out.append((start, i))
         start = i
-
-    return side, rule
+    return out
 
 
 def _point_type(side: str | None, improvement: str) -> str:
@@ -219,6 +236,43 @@ def _assurance_icon(target: float | None, improvement: str, lpl: float, upl: flo
     return "inconsistent"
 
 
+def _baseline_phases(
+    x: np.ndarray, baseline_end: int, screen_outliers: bool, recalculate: bool
+) -> list[tuple[int, int, int, int]]:
+    """Phases as (start, end, limits_start, limits_end): the baseline's limits carried forward, then a new
+    phase from the start of each sustained shift (a run of RUN_LENGTH on one side of the current mean)."""
+    n = len(x)
+    phases: list[tuple[int, int, int, int]] = []
+    a, la, lb, scan_from = 0, 0, baseline_end, baseline_end
+    while True:
+        lim = x[la:lb][~np.isnan(x[la:lb])]
+        mean = _limits(lim, screen_outliers)[0]
+        shift = None
+        if recalculate and not math.isnan(mean):
+            present = np.flatnonzero(~np.isnan(x))
+            after = present[present >= scan_from]
+            runs = _runs(np.sign(x[after] - mean))
+            if runs:
+                shift = int(after[runs[0][0]])
+        if shift is None:
+            phases.append((a, n, la, lb))
+            return phases
+        phases.append((a, shift, la, lb))
+        a, la, lb, scan_from = shift, shift, n, shift + 1
+
+
+def _limits_basis(baseline_end: int | None, recalculated: list[Any], labels: list[Any]) -> str:
+    def label(v: Any) -> str:
+        return f"{v:%B %Y}" if isinstance(v, (pd.Timestamp, dt.date)) else str(v)
+
+    if baseline_end is None:
+        return "limits calculated from each phase's own points"
+    text = f"limits from the baseline before {label(labels[baseline_end])}, carried forward"
+    if recalculated:
+        text += "; recalculated after a sustained shift from " + ", ".join(label(v) for v in recalculated)
+    return text
+
+
 def xmr(
     values: Sequence[float] | pd.Series | np.ndarray,
     *,
@@ -227,6 +281,8 @@ def xmr(
     screen_outliers: bool = True,
     rebase_at: list[int] | int | None = None,
     periods: Sequence[Any] | pd.Series | pd.Index | None = None,
+    baseline_end: int | None = None,
+    recalculate_on_shift: bool = True,
 ) -> XmRResult:
     """Build an XmR chart and classify each point with the Making Data Count rules.
 
@@ -248,6 +304,13 @@ def xmr(
     periods:
         Optional labels (e.g. month starts) kept in the output's ``period`` column. Defaults to the
         index of ``values`` if it is a Series, otherwise positions 0..n-1.
+    baseline_end:
+        Position (0-based) of the first point after the baseline (e.g. the go-live month). The limits
+        come from the points before it and are carried forward; with ``recalculate_on_shift`` they are
+        recalculated from the first point of a run of 7 or more on one side of the mean after it (a
+        sustained shift), and again after any later sustained shift. Not combined with ``rebase_at``.
+    recalculate_on_shift:
+        See ``baseline_end``.
 
     Returns
     -------
@@ -258,8 +321,9 @@ def xmr(
     Raises
     ------
     ValueError
-        If ``values`` is empty, ``improvement`` is unknown, ``periods`` has the wrong length or a
-        ``rebase_at`` position is outside the series.
+        If ``values`` is empty, ``improvement`` is unknown, ``periods`` has the wrong length, a
+        ``rebase_at`` position is outside the series, or ``baseline_end`` is out of range or combined
+        with ``rebase_at``.
     """
     if improvement not in _IMPROVEMENTS:
         raise ValueError(f"unknown improvement {improvement!r}; expected one of {', '.join(_IMPROVEMENTS)}")
@@ -276,8 +340,15 @@ def xmr(
     if target is not None and not math.isfinite(float(target)):
         raise ValueError(f"target must be a finite number, got {target}")
 
-    starts = _phase_starts(rebase_at, n)
-    bounds = list(zip(starts, [*starts[1:], n], strict=True))
+    if baseline_end is not None:
+        if rebase_at is not None:
+            raise ValueError("give baseline_end or rebase_at, not both")
+        if not 0 < int(baseline_end) < n:
+            raise ValueError(f"baseline_end {baseline_end} must be between 1 and {n - 1}")
+        phases = _baseline_phases(x, int(baseline_end), screen_outliers, recalculate_on_shift)
+    else:
+        starts = _phase_starts(rebase_at, n)
+        phases = [(a, b, a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]
 
     phase = np.zeros(n, dtype=int)
     mean_col = np.full(n, np.nan)
@@ -285,17 +356,19 @@ def xmr(
     upl_col = np.full(n, np.nan)
     mr_col = np.full(n, np.nan)
     trial_col = np.zeros(n, dtype=bool)
+    close_col = np.zeros(n, dtype=bool)
     sides: list[str | None] = [None] * n
     rules: list[str | None] = [None] * n
     point_type = ["missing"] * n
     last: dict[str, Any] = {}
 
-    for p, (a, b) in enumerate(bounds, start=1):
+    for p, (a, b, la, lb) in enumerate(phases, start=1):
         idx = np.arange(a, b)
         present = idx[~np.isnan(x[idx])]
         xs = x[present]
-        mean, lpl, upl = _limits(xs, screen_outliers)
-        trial = len(xs) < MIN_POINTS_FOR_FIRM_LIMITS
+        lim = x[la:lb][~np.isnan(x[la:lb])]
+        mean, lpl, upl = _limits(lim, screen_outliers)
+        trial = len(lim) < MIN_POINTS_FOR_FIRM_LIMITS
         phase[idx] = p
         mean_col[idx] = mean
         lpl_col[idx] = lpl
@@ -303,12 +376,14 @@ def xmr(
         trial_col[idx] = trial
         if len(xs) > 1:
             mr_col[present[1:]] = np.abs(np.diff(xs))
-        side, rule = _rules(xs, mean, lpl, upl)
+        side, rule, close = _rules(xs, mean, lpl, upl)
         for k, i in enumerate(present):
             sides[i] = side[k]
             rules[i] = rule[k]
+            close_col[i] = close[k]
             point_type[i] = _point_type(side[k], improvement)
-        last = {"mean": mean, "lpl": lpl, "upl": upl, "n": len(xs), "trial": trial}
+        last = {"mean": mean, "lpl": lpl, "upl": upl, "n": len(lim), "trial": trial}
+    recalculated = [labels[a] for a, _, la, _ in phases[1:]] if baseline_end is not None else []
 
     points = pd.DataFrame(
         {
@@ -322,6 +397,7 @@ def xmr(
             "trial": trial_col,
             "point_type": point_type,
             "rule": pd.Series(rules, dtype=object),
+            "close_to_limits": close_col,
         },
         columns=_POINT_COLUMNS,
     )
@@ -337,6 +413,9 @@ def xmr(
         "n": int(last["n"]),
         "trial": bool(last["trial"]),
         "n_total": len(observed),
-        "phases": len(bounds),
+        "phases": len(phases),
+        "baseline_end": None if baseline_end is None else int(baseline_end),
+        "recalculated_at": recalculated,
+        "limits_basis": _limits_basis(baseline_end, recalculated, labels),
     }
     return XmRResult(points=points, summary=summary)

@@ -17,9 +17,17 @@ Method choice (four sites is a very small meta-analysis):
   than 95% (IntHout et al. 2014, BMC Med Res Methodol 14:25). With Paule-Mandel the weighted
   residual scale is exactly 1 whenever tau^2 > 0, so the interval is simply the pooled estimate
   +/- t(k-1) x its standard error. ``ci_method="normal"`` gives the Wald interval.
+  ``ci_method="knha"`` is metafor's ``test = "knha"`` (no floor at 1), which matters only for
+  DerSimonian-Laird: with Paule-Mandel the scale is exactly 1.
 * **Prediction interval** (the range of the effect in a new, similar site): Higgins, Thompson &
-  Spiegelhalter (2009), estimate +/- t(k-2) x sqrt(tau^2 + SE^2); only for k >= 3.
-* **I^2** is Higgins & Thompson's (Q - df) / Q, truncated at 0.
+  Spiegelhalter (2009), estimate +/- t(k-2) x sqrt(tau^2 + SE^2); only for k >= 3 (``pi_method="higgins"``,
+  default). ``pi_method="metafor"`` gives metafor's ``predict()`` interval: the confidence interval's
+  quantile (t(k-1) for Knapp-Hartung, normal otherwise) times the same standard deviation.
+* **I^2 and H^2** follow Higgins & Thompson (2002) as metafor computes them: I^2 = tau^2 / (tau^2 + s^2)
+  and H^2 = (tau^2 + s^2) / s^2, with s^2 = (k - 1) sum(w) / ((sum w)^2 - sum(w^2)) the "typical"
+  within-site variance and w = 1 / v. They follow the tau^2 estimate; for DerSimonian-Laird they equal
+  the Q-based (Q - df) / Q and Q / df (truncated at 0 and 1). Tested against metafor in
+  tests/unit/methods/test_known_answers.py.
 
 statsmodels 0.15 leaves the DerSimonian-Laird tau^2 and I^2 untruncated (negative when Q < k - 1,
 and I^2 = -inf when every estimate is equal); this module truncates both at zero, as the
@@ -42,7 +50,8 @@ __all__ = ["MetaResult", "SiteEffect", "random_effects_meta"]
 RATIO_SCALES = ("rate_ratio", "odds_ratio", "risk_ratio", "ratio")
 DIFFERENCE_SCALES = ("difference",)
 _METHODS = {"pm": "paule_mandel", "dl": "dersimonian_laird"}
-_CI_METHODS = ("hksj", "normal")
+_CI_METHODS = ("hksj", "knha", "normal")
+_PI_METHODS = ("higgins", "metafor")
 # The site intervals are 95% intervals; their half-width on the link scale is this many SEs.
 _Z95 = float(stats.norm.ppf(0.975))
 # Paule-Mandel is solved to this tolerance on the Q scale (statsmodels' default, 1e-5, is looser
@@ -96,12 +105,14 @@ class MetaResult:
     pi_low: float | None
     pi_high: float | None
     tau2: float
-    i2: float
+    i2: float  # Higgins-Thompson I^2 as a fraction (0..1); metafor prints 100 x this
     q: float
     q_df: int
     q_p_value: float
     sites: list[SiteEffect]
     excluded: list[str] = field(default_factory=list)
+    h2: float = 1.0  # Higgins-Thompson H^2
+    pi_method: str = "higgins"
 
     @property
     def tau(self) -> float:
@@ -132,6 +143,7 @@ class MetaResult:
                 "tau2": float(self.tau2),
                 "tau": float(self.tau),
                 "i2": float(self.i2),
+                "h2": float(self.h2),
                 "q": float(self.q),
                 "df": int(self.q_df),
                 "p_value": float(self.q_p_value),
@@ -159,6 +171,7 @@ def random_effects_meta(
     method: str = "pm",
     ci_method: str = "hksj",
     alpha: float = 0.05,
+    pi_method: str = "higgins",
 ) -> MetaResult:
     """Pool site effects by random-effects meta-analysis on the link scale.
 
@@ -180,7 +193,10 @@ def random_effects_meta(
         ``"pm"`` (Paule-Mandel, default) or ``"dl"`` (DerSimonian-Laird) for tau^2; see the module
         docstring for why.
     ci_method:
-        ``"hksj"`` (modified Hartung-Knapp-Sidik-Jonkman, default) or ``"normal"``.
+        ``"hksj"`` (modified Hartung-Knapp-Sidik-Jonkman, default), ``"knha"`` (unmodified, as metafor's
+        ``test = "knha"``) or ``"normal"``.
+    pi_method:
+        ``"higgins"`` (t with k - 2 df, default) or ``"metafor"`` (the confidence interval's quantile).
     alpha:
         1 - level of the pooled confidence and prediction intervals.
 
@@ -202,6 +218,8 @@ def random_effects_meta(
         raise ValueError(f"unknown method {method!r}; expected 'pm' or 'dl'")
     if ci_method not in _CI_METHODS:
         raise ValueError(f"unknown ci_method {ci_method!r}; expected one of {', '.join(_CI_METHODS)}")
+    if pi_method not in _PI_METHODS:
+        raise ValueError(f"unknown pi_method {pi_method!r}; expected one of {', '.join(_PI_METHODS)}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     labels = [str(x) for x in labels]
@@ -258,10 +276,13 @@ def random_effects_meta(
 
     q, df_q = float(res.q), k - 1
     q_p = float(stats.chi2.sf(q, df_q))
-    i2 = max(0.0, (q - df_q) / q) if q > 0 else 0.0
+    w0 = 1.0 / var
+    s2 = df_q * float(w0.sum()) / (float(w0.sum()) ** 2 - float((w0**2).sum()))
+    i2 = tau2 / (tau2 + s2)
+    h2 = (tau2 + s2) / s2
 
-    if ci_method == "hksj":
-        se_ci = se_pool * math.sqrt(max(1.0, scale_hksj))
+    if ci_method in ("hksj", "knha"):
+        se_ci = se_pool * math.sqrt(max(1.0, scale_hksj) if ci_method == "hksj" else scale_hksj)
         crit = float(stats.t.ppf(1 - alpha / 2, df_q))
     else:
         se_ci = se_pool
@@ -269,7 +290,10 @@ def random_effects_meta(
     back = np.exp if link == "log" else (lambda x: x)
     ci_low, ci_high = float(back(mean - crit * se_ci)), float(back(mean + crit * se_ci))
     pi_low = pi_high = None
-    if k >= 3:
+    if pi_method == "metafor":
+        half = crit * math.sqrt(tau2 + se_ci**2)
+        pi_low, pi_high = float(back(mean - half)), float(back(mean + half))
+    elif k >= 3:
         half = float(stats.t.ppf(1 - alpha / 2, k - 2)) * math.sqrt(tau2 + se_pool**2)
         pi_low, pi_high = float(back(mean - half)), float(back(mean + half))
 
@@ -297,4 +321,6 @@ def random_effects_meta(
         q_p_value=q_p,
         sites=sites,
         excluded=excluded,
+        h2=float(h2),
+        pi_method=pi_method,
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.demo.generator import KNOWN_EFFECTS, generate
+from evaluation.demo.generator import MEASURE_MODELS, generate, known_effects
 from evaluation.dictionary.registry import default_registry
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -372,8 +372,33 @@ def test_truth_has_effects_for_every_site_and_its_measure(truth: dict) -> None:
             assert effect["scale"] == SCALES[m.value_type]
             assert effect["intervention_date"] == site.intervention_date.isoformat()
             null = 0.0 if m.value_type == "rate" else 1.0
-            step, slope = KNOWN_EFFECTS.get(site.id, {}).get(m.id, (null, null))
+            step, slope = known_effects().get(site.id, {}).get(m.id, (null, null))
             assert (effect["step"], effect["slope"]) == (step, slope)
+
+
+def test_truth_carries_the_primary_estimand(truth: dict) -> None:
+    """Counts with no slope change: the relative primary estimand is exactly the step's percent; a
+    proportion's is 100 x its absolute change (percentage points); a null effect is zero."""
+    # The measures of the monthly series models (the 4-week-wait files have their own generator, no effect).
+    for site in REG.sites:
+        for m in REG.measures:
+            if m.id not in MEASURE_MODELS:
+                continue
+            effect = truth["effects"][site.id][m.id]
+            pe = effect["primary_estimand"]
+            assert pe["months"] == 12
+            if m.value_type == "count" and effect["slope"] == 1.0:
+                assert pe["relative_scale"] == "percent"
+                assert pe["relative"] == pytest.approx(100 * (effect["step"] - 1), abs=1e-9)
+            elif m.value_type == "proportion":
+                assert pe["relative_scale"] == "percentage_points"
+                assert pe["relative"] == pytest.approx(100 * pe["absolute"], rel=1e-12)
+            null = 0.0 if m.value_type == "rate" else 1.0
+            if (effect["step"], effect["slope"]) == (null, null):
+                assert pe["absolute"] == 0.0 and pe["relative"] == pytest.approx(0.0, abs=1e-12)
+    # A slope change enters the estimand: Cheshire and Wirral's CCR70 (step 0.92, slope 0.998 a month).
+    cw = truth["effects"]["cheshire_wirral"]["CCR70"]["primary_estimand"]
+    assert cw["relative"] < 100 * (0.92 - 1)
 
 
 def test_bradford_has_no_crisis_effect(truth: dict) -> None:
@@ -423,3 +448,21 @@ def test_dorset_ccr70_step_is_recovered(mhsds: pd.DataFrame, truth: dict) -> Non
     assert len(y) == 108
     assert abs(math.exp(fit.params[2]) - effect["step"]) < 0.1
     assert abs(math.exp(fit.params[3]) - effect["slope"]) < 0.01
+
+
+def test_stability_index_is_a_rolling_twelve_month_product(out: Path, truth: dict) -> None:
+    """The 12-month stability index is the product of 12 monthly retention probabilities, so each value
+    overlaps the previous 11 and an effect at go-live reaches it over a year: its true average over the
+    first 12 months is well under the full effect. It is described, not modelled."""
+    wf = pd.read_csv(out / "local_workforce.csv")
+    site = wf[wf["ORG_CODE"] == "RDY"]
+    p = (site["STABLE_STAFF_12M"] / site["STAFF_IN_POST_12M_AGO"]).to_numpy()
+    assert 0.78 < p.mean() < 0.92
+    assert REG.measure("STABILITY_12M").analysis == "descriptive"
+    pe = truth["effects"]["dorset"]["STABILITY_12M"]["primary_estimand"]
+    monthly_odds = truth["effects"]["dorset"]["STABILITY_12M"]["step"]
+    # Full effect once all 12 months are post: retention r -> odds x step, index r ** 12.
+    r = 0.9865
+    r1 = monthly_odds * r / (1 - r) / (1 + monthly_odds * r / (1 - r))
+    full = 100 * (r1**12 - r**12)
+    assert 0 < pe["relative"] < 0.75 * full

@@ -13,7 +13,7 @@ from evaluation.dictionary.registry import DICTIONARY_DIR, RegistryError, load_r
 
 @pytest.fixture
 def dictionary_copy(tmp_path: Path) -> Path:
-    for name in ("sites.yaml", "measures.yaml", "layouts.yaml", "analysis.yaml"):
+    for name in ("sites.yaml", "measures.yaml", "layouts.yaml", "analysis.yaml", "demonstration.yaml"):
         shutil.copyfile(DICTIONARY_DIR / name, tmp_path / name)
     return tmp_path
 
@@ -96,3 +96,24 @@ def test_analysis_facts_load_and_a_bad_fact_names_file_and_field(dictionary_copy
     _edit(dictionary_copy / "analysis.yaml", lambda d: d["its"].update(min_pre_months=1))
     with pytest.raises(RegistryError, match=r"analysis\.yaml: its\.min_pre_months"):
         load_registry(dictionary_copy)
+
+
+def test_analysis_facts_for_the_primary_estimand_and_sensitivity():
+    its = load_registry(DICTIONARY_DIR).analysis.its
+    assert its.primary_horizon_months == 12 and its.golive_shift_months == (-6, -3, 3, 6)
+    assert (its.phase_in_months, its.mde_power, its.mde_alpha) == (3, 0.8, 0.05)
+    assert load_registry(DICTIONARY_DIR).analysis.comparators.placebo_rmspe_cutoff == 5.0
+
+
+def test_a_zero_go_live_shift_is_rejected(dictionary_copy: Path):
+    _edit(dictionary_copy / "analysis.yaml", lambda d: d["its"].update(golive_shift_months=[-3, 0, 3]))
+    with pytest.raises(RegistryError, match=r"analysis\.yaml: its\.golive_shift_months"):
+        load_registry(dictionary_copy)
+
+
+def test_demonstration_effects_are_validated(dictionary_copy: Path):
+    assert load_registry(dictionary_copy).demonstration.effects["dorset"]["CCR70"].step == 0.85
+    _edit(dictionary_copy / "demonstration.yaml", lambda d: d["effects"]["dorset"]["CCR70"].update(step="big"))
+    with pytest.raises(RegistryError, match=r"demonstration\.yaml: effects\.dorset\.CCR70\.step"):
+        load_registry(dictionary_copy)
+

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from evaluation.methods.its import Estimate, ITSResult, covid_sensitivity, fit_its, placebo_its
-
-SICILY_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "known-answers" / "its_sicily"
-SICILY_CSV = SICILY_DIR / "sicily.csv"
-
+from tests.unit.methods.known_answers import known_answer
 
 # --------------------------------------------------------------------------------------------------
 # helpers
@@ -44,9 +40,7 @@ pytestmark_realdata = pytest.mark.realdata
 
 @pytest.fixture(scope="module")
 def sicily() -> tuple[pd.DataFrame, pd.Series]:
-    if not SICILY_CSV.exists():
-        pytest.skip(f"Sicily known-answer data not found at {SICILY_CSV} (shared data checkout missing)")
-    raw = pd.read_csv(SICILY_CSV)
+    raw = pd.read_csv(known_answer("its_sicily", "sicily.csv"))
     series = pd.DataFrame(
         {
             "period": pd.to_datetime({"year": raw["year"], "month": raw["month"], "day": 1}),
@@ -470,8 +464,13 @@ def test_to_dict_is_json_safe() -> None:
         "counterfactual",
         "cf_low",
         "cf_high",
+        "cf_pred_low",
+        "cf_pred_high",
         "post",
     }
+    # The prediction band (a month's value had nothing changed) contains the mean's confidence band.
+    assert (res.frame["cf_pred_low"] <= res.frame["cf_low"]).all()
+    assert (res.frame["cf_pred_high"] >= res.frame["cf_high"]).all()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -167,15 +167,17 @@ def test_rule_trend_of_seven_increasing_flags_all_seven() -> None:
     assert mean == 12 and lpl < 9 and mean + 2 / 3 * (upl - mean) > 15  # no other rule applies
     res = xmr(values)
     assert flagged(res) == list(range(6, 13))
-    assert set(types(res)[6:13]) == {"special_cause_neutral_high"}
+    # NHSRplotthedots: a flagged point's type follows its side of the mean (a point on the mean counts
+    # as low), not the direction of the trend.
+    assert types(res)[6:13] == ["special_cause_neutral_low"] * 4 + ["special_cause_neutral_high"] * 3
     assert set(res.points["rule"].iloc[6:13]) == {"trend"}
 
 
-def test_rule_trend_decreasing_is_low_side() -> None:
+def test_rule_trend_decreasing_is_typed_by_side_of_mean() -> None:
     values = TREND_BASE_BEFORE + [15, 14, 13, 12, 11, 10, 9] + [14, 10, 14, 10]
     res = xmr(values)
     assert flagged(res) == list(range(6, 13))
-    assert set(types(res)[6:13]) == {"special_cause_neutral_low"}
+    assert types(res)[6:13] == ["special_cause_neutral_high"] * 3 + ["special_cause_neutral_low"] * 4
 
 
 def test_six_point_trend_is_not_flagged() -> None:
@@ -249,28 +251,28 @@ def test_run_that_crosses_the_mean_is_not_flagged() -> None:
 # precedence
 
 
-def test_outside_limits_takes_precedence_over_trend() -> None:
-    # The first point of a rising trend is below the lower limit: it is a concern (rule 1), the rest
-    # of the trend is an improvement (rule 2).
+def test_outside_limits_is_recorded_first_and_types_follow_the_side_of_the_mean() -> None:
+    # The first point of a rising trend is below the lower limit (rule 1 recorded); the rest of the trend
+    # is flagged by rule 2 and, as in NHSRplotthedots, typed by its side of the mean.
     values = [8.0, 12] * 6 + [-4, 7, 8, 9, 10, 11, 12]
     mean, lpl, upl = hand_limits(values)
-    assert -4 < lpl < 7  # design check
+    assert -4 < lpl < 7 and 9 < mean < 10  # design check
     res = xmr(values, improvement="increase")
     assert types(res)[12] == "special_cause_concern"
     assert res.points["rule"].iloc[12] == "outside_limits"
-    assert set(types(res)[13:19]) == {"special_cause_improvement"}
+    assert types(res)[13:19] == ["special_cause_concern"] * 3 + ["special_cause_improvement"] * 3
     assert set(res.points["rule"].iloc[13:19]) == {"trend"}
 
 
-def test_trend_takes_precedence_over_run_and_two_of_three() -> None:
-    # A falling trend entirely above the mean: the run rule (and 2-of-3 for the first points)
-    # would call these "high", but the trend rule comes first and calls them "low".
+def test_a_falling_trend_above_the_mean_is_high_side() -> None:
+    # A falling trend entirely above the mean: NHSRplotthedots types every flagged point by its side of
+    # the mean, so these are "high" (improvement when higher is better) whichever rule flagged them.
     trend = [14.5, 14, 13.5, 13, 12.5, 12, 11.5]
     values = [8.0, 12] * 6 + trend + [8, 12, 8, 12]
     mean, lpl, upl = hand_limits(values)
     assert min(trend) > mean and max(trend) < upl  # a run of 7 above the mean, inside the limits
     res = xmr(values, improvement="increase")
-    assert set(types(res)[12:19]) == {"special_cause_concern"}
+    assert set(types(res)[12:19]) == {"special_cause_improvement"}
     assert set(res.points["rule"].iloc[12:19]) == {"trend"}
     # Without the falling order the same values are a run above the mean: improvement.
     rising_free = [8.0, 12] * 6 + [14.5, 12, 14, 11.5, 13.5, 12.5, 13] + [8, 12, 8, 12]
@@ -472,3 +474,60 @@ def test_input_validation() -> None:
         xmr(ASSURE, periods=[1, 2, 3])
     with pytest.raises(ValueError, match=r"values is empty"):
         xmr([])
+
+
+# --------------------------------------------------------------------------------------------------
+# NHSRplotthedots semantics: close-to-limit excludes outside points; baseline limits carried forward
+
+BASELINE = [10.0, 11] * 12  # mean 10.5, mean moving range 1: limits 7.84 to 13.16, close beyond 12.27 / 8.73
+
+
+def test_a_point_outside_the_limits_is_not_close_to_a_limit() -> None:
+    # (13, 11, 20): 13 is close, 20 is outside. NHSRplotthedots counts only 13 as close, so two-of-three
+    # does not fire; the old rule (outside counted as close) flagged 13.
+    res = xmr(BASELINE + [13, 11, 20, 10, 11, 10], baseline_end=24)
+    assert res.points["close_to_limits"].iloc[24] and not res.points["close_to_limits"].iloc[26]
+    assert res.points["rule"].iloc[26] == "outside_limits"
+    assert types(res)[24] == "common_cause"
+
+
+def test_baseline_limits_are_carried_forward_when_nothing_changes() -> None:
+    res = xmr(BASELINE + [10, 11, 10, 11, 10], baseline_end=24, periods=list(range(29)))
+    assert res.summary["phases"] == 1 and res.summary["recalculated_at"] == []
+    assert res.points["upl"].nunique() == 1 and res.summary["upl"] == pytest.approx(10.5 + 2.66)
+    assert "carried forward" in res.summary["limits_basis"] and "recalculated" not in res.summary["limits_basis"]
+
+
+def test_a_short_step_after_go_live_shows_against_the_baseline_limits() -> None:
+    res = xmr(BASELINE + [14.5, 14, 15, 14.5], baseline_end=24, improvement="increase")
+    assert res.summary["phases"] == 1  # fewer than 7 points: not yet a sustained shift
+    assert res.summary["variation_icon"] == "improvement_high"
+
+
+def test_limits_are_recalculated_only_after_a_sustained_shift_and_it_is_said() -> None:
+    months = list(pd.date_range("2019-01-01", periods=36, freq="MS"))
+    values = BASELINE[:20] + [10.0, 11, 10, 11] + [14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15]
+    res = xmr(values, baseline_end=24, periods=months)
+    assert res.summary["recalculated_at"] == [months[24]] and res.summary["phases"] == 2
+    assert res.points["phase"].iloc[23] == 1 and res.points["phase"].iloc[24] == 2
+    assert res.summary["mean"] == pytest.approx(14.5)
+    assert "recalculated after a sustained shift from January 2021" in res.summary["limits_basis"]
+    off = xmr(values, baseline_end=24, periods=months, recalculate_on_shift=False)
+    assert off.summary["phases"] == 1 and off.summary["variation_icon"] == "neutral_high"
+
+
+def test_with_no_change_few_latest_points_are_special_cause() -> None:
+    """Independent normal noise, 48 baseline and 12 later months, no change: the latest point is special
+    cause in under 3% of 300 series (recalculating at go-live gave 88-100% in the issue's simulation)."""
+    rng = np.random.default_rng(11)
+    flagged_last = sum(
+        xmr(rng.normal(0, 1, 60), baseline_end=48).points["point_type"].iloc[-1] != "common_cause" for _ in range(300)
+    )
+    assert flagged_last / 300 < 0.03
+
+
+def test_baseline_validation() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        xmr(BASELINE, baseline_end=10, rebase_at=[5])
+    with pytest.raises(ValueError, match="baseline_end"):
+        xmr(BASELINE, baseline_end=24)

@@ -154,7 +154,8 @@ def test_missing_sites_are_left_out_and_listed() -> None:
     two = random_effects_meta(RR[:2], lo[:1] + [0.9], hi[:1] + [1.11], labels=LABELS[:2], scale="rate_ratio")
     assert two.pi_low is None and two.pi_high is None  # no prediction interval below three sites
     d = json.loads(json.dumps(two.to_dict()))
-    assert d["prediction_interval"] is None and set(d["heterogeneity"]) == {"tau2", "tau", "i2", "q", "df", "p_value"}
+    assert d["prediction_interval"] is None
+    assert set(d["heterogeneity"]) == {"tau2", "tau", "i2", "h2", "q", "df", "p_value"}
 
 
 def test_to_dict_is_json_safe() -> None:
