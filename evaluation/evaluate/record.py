@@ -65,6 +65,33 @@ def primary_estimand(summary: ITSSummary, value_type: str, unit: str) -> Primary
                    relative_unit=unit_of_relative)
 
 
+def primary_result(pe, unit: str) -> Primary:
+    """The pre-specified primary estimand from the model (:class:`evaluation.methods.its_estimand.PrimaryEstimand`):
+    the average effect over the first 12 months after go-live (fewer when the data stop sooner)."""
+    def interval(e) -> dict:
+        return {"estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high}
+
+    return Primary(months=pe.months, basis="average_months_1_to_12", unit=unit, absolute=interval(pe.absolute),
+                   relative=interval(pe.relative), relative_unit=pe.relative_scale, complete=pe.complete,
+                   p_value=pe.relative.p_value,
+                   mde={"absolute": pe.mde.absolute, "relative_decrease": pe.mde.relative_decrease,
+                        "relative_increase": pe.mde.relative_increase})
+
+
+def sensitivity_rows(sens) -> list[dict]:
+    """The go-live sensitivity and phase-in re-estimates (:class:`evaluation.methods.its_sensitivity
+    .GoLiveSensitivity`), main analysis first."""
+    rows = []
+    for r in sens.rows:
+        pe = r.primary
+        rows.append({"kind": r.kind, "label": r.label, "go_live": r.go_live[:10], "note": r.note,
+                     "months_after": None if pe is None else pe.months, "conclusion": r.conclusion,
+                     "relative": None if pe is None else {"estimate": pe.relative.estimate,
+                                                           "ci_low": pe.relative.ci_low,
+                                                           "ci_high": pe.relative.ci_high}})
+    return rows
+
+
 def comparative_summary(comp: dict | None) -> Comparative | None:
     """The comparative results worth publishing: estimates, fit and inference, not per-donor series."""
     if comp is None:
@@ -102,7 +129,11 @@ def covid_summary(cs: dict | None) -> dict | None:
     def fit(f: dict | None) -> dict | None:
         if not f:
             return None
-        return {**f, **{k: _renamed(f.get(k)) for k in ("step", "slope")}}
+        out = {**f, **{k: _renamed(f.get(k)) for k in ("step", "slope")}}
+        pe = out.pop("primary", None)  # each model's primary estimand: its relative change is what is compared
+        if isinstance(pe, dict) and isinstance(pe.get("relative"), dict):
+            out["primary_relative"] = {k: pe["relative"].get(k) for k in ("estimate", "ci_low", "ci_high")}
+        return out
 
     return {**cs, "main": fit(cs.get("main")), "covid_excluded": fit(cs.get("covid_excluded"))}
 
@@ -127,7 +158,11 @@ def spc_summary(xmr) -> SPCSummary | None:
 def measure_result(ev: DomainEvaluation, m: MeasureEvaluation, data_quality: dict | None = None) -> MeasureResult:
     """One measure's results (sentences not yet attached: see :func:`domain_result`)."""
     summary = its_summary(m.its) if m.its is not None else None
-    primary = primary_estimand(summary, m.measure.value_type, m.measure.unit) if summary else None
+    if getattr(m, "primary", None) is not None:
+        primary = primary_result(m.primary, m.measure.unit)
+    else:
+        primary = primary_estimand(summary, m.measure.value_type, m.measure.unit) if summary else None
+    sens = getattr(m, "golive_sensitivity", None)
     return MeasureResult(
         measure_id=m.measure.id, name=m.measure.name, unit=m.measure.unit, value_type=m.measure.value_type,
         direction_of_improvement=m.measure.direction, headline=m is ev.headline,
@@ -135,6 +170,9 @@ def measure_result(ev: DomainEvaluation, m: MeasureEvaluation, data_quality: dic
         provisional_share_post=m.provisional_share_post, baseline_start=m.baseline_start, per_100k=m.per_100k,
         # The reading follows the first-year change the headline reports, not the model's step.
         direction=reading(m.status, primary, m.measure.direction), caveats=list(m.caveats), primary=primary,
+        role=getattr(m, "role", "secondary"), p_holm=getattr(m, "p_holm", None),
+        golive_sensitivity=sensitivity_rows(sens) if sens is not None else [],
+        depends_on_go_live=sens.depends_on_date if sens is not None else None,
         its=summary, spc=spc_summary(m.xmr),
         placebo=m.placebo if summary else [], covid_sensitivity=covid_summary(m.covid_sensitivity) if summary else None,
         comparative=comparative_summary(m.comparative), data_quality=data_quality,

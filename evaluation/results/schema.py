@@ -70,6 +70,15 @@ class Effect(_Model):
     relative: Interval | None = Field(None, description="(fitted - expected) / expected, as a fraction")
 
 
+class MinimumDetectable(_Model):
+    """The smallest change the design would detect with 80% power at 5% (two-sided): absolute per month and
+    relative (percent for counts, percentage points for proportions and rates), down and up."""
+
+    absolute: Num
+    relative_decrease: Num
+    relative_increase: Num
+
+
 class Primary(_Model):
     """The estimand every headline sentence reports: the change in the first 12 months after go-live.
 
@@ -84,6 +93,21 @@ class Primary(_Model):
     absolute: Interval
     relative: Interval
     relative_unit: Literal["percent", "percentage_points"]
+    complete: bool = Field(default=True, description="false when fewer than 12 months after go-live were averaged")
+    p_value: PValue = None
+    mde: MinimumDetectable | None = None
+
+
+class SensitivityRow(_Model):
+    """One re-estimate of the primary estimand: the main analysis, go-live moved, or the first months left out."""
+
+    kind: Literal["main", "shift", "phase_in"]
+    label: str
+    go_live: dt.date
+    months_after: int | None = None
+    relative: Interval | None = None
+    conclusion: Literal["increase", "decrease", "no clear change"] | None = None
+    note: str = ""
 
 
 class LjungBox(_Model):
@@ -158,6 +182,8 @@ class SensitivityFit(_Model):
     scale: Scale
     step: Estimate
     slope: Estimate | None = None
+    primary_relative: Interval | None = Field(default=None, description="the primary estimand's relative change "
+                                             "(percent or percentage points) under this model")
 
 
 class CovidSensitivity(_Model):
@@ -189,6 +215,9 @@ class SyntheticEffect(_Model):
     mean_synthetic_post: Num = None
     mean_gap: Num = None
     relative_change: Num = None
+    ci_low: Num = Field(default=None, description="conformal 95% interval of the relative change (Chernozhukov, "
+                        "Wuthrich and Zhu 2021)")
+    ci_high: Num = None
 
 
 class SyntheticPlacebo(_Model):
@@ -305,6 +334,12 @@ class MeasureResult(_Model):
     per_100k: list[RatePer100k] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
     primary: Primary | None = None
+    role: Literal["primary", "secondary"] = Field(default="secondary", description="the domain's headline measure "
+                                                  "is primary; the others are exploratory")
+    p_holm: PValue = Field(default=None, description="Holm-adjusted p-value among the domain's secondary measures")
+    golive_sensitivity: list[SensitivityRow] = Field(default_factory=list)
+    depends_on_go_live: bool | None = Field(default=None, description="whether moving go-live or leaving out the "
+                                            "first months changes the conclusion (headline measure only)")
     its: ITSSummary | None = None
     spc: SPCSummary | None = None
     placebo: list[Placebo] = Field(default_factory=list)

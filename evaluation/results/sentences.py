@@ -126,8 +126,11 @@ def _subject(m: MeasureResult) -> str:
 
 
 def _when(p: Primary) -> str:
-    return ("on average over the first year after go-live" if p.basis == "average_months_1_to_12"
-            else "a year after go-live")
+    if p.basis != "average_months_1_to_12":
+        return "a year after go-live"
+    if not p.complete:  # fewer than 12 months after go-live in the data: say over how many
+        return f"on average over the {p.months} {'month' if p.months == 1 else 'months'} after go-live in the data"
+    return "on average over the first year after go-live"
 
 
 def _interval_range(p: Primary) -> str:
@@ -183,6 +186,10 @@ def verdict_sentence(m: MeasureResult) -> str:
     no estimate): "Lower is better here: this looks like an improvement."."""
     if m.direction == "not assessed":
         return ""
+    if m.role == "secondary" and m.direction in ("improvement", "deterioration"):
+        # Many measures are checked: a secondary one is exploratory, never called an improvement on its own.
+        return ("This is one of several measures checked, so treat it as exploratory: it points to a change "
+                f"{'for the better' if m.direction == 'improvement' else 'for the worse'}, not a firm finding.")
     better = _BETTER.get(m.direction_of_improvement)
     if better is None:
         return "For this measure, higher is neither better nor worse."
@@ -211,7 +218,27 @@ def interval_sentence(m: MeasureResult) -> str:
                 f"interval). The whole range is "
                 f"{side}, so this is a clear change.")
     return (f"How sure we are: the change could be anything {_interval_range(p)} than expected (95% confidence "
-            "interval). That includes no change, so we cannot tell yet.")
+            f"interval). That includes no change, so we cannot tell yet.{mde_clause(p)}")
+
+
+def mde_clause(p: Primary) -> str:
+    """Beside a finding whose interval includes no change: the smallest change this much data would usually
+    detect (80% power, 5% two-sided), so "no clear change" is not read as "no change" ('' without one)."""
+    if p.mde is None or p.mde.relative_decrease is None or p.mde.relative_increase is None:
+        return ""
+    down, up = abs(p.mde.relative_decrease), abs(p.mde.relative_increase)
+    size = (f"{percent(down)} down or {percent(up)} up" if p.relative_unit == "percent"
+            else f"{_points_number(down)} percentage points either way")
+    return f" With this much data, a change smaller than about {size} would usually be missed."
+
+
+def golive_clause(m: MeasureResult) -> str:
+    """When moving the go-live date by 3 or 6 months, or leaving out the first months, changes the conclusion
+    ('' when it does not, or when it was not checked)."""
+    if not m.depends_on_go_live:
+        return ""
+    return (" This conclusion depends on the go-live date: with the date moved by a few months, or the first "
+            "months left out, the answer changes (see the go-live table).")
 
 
 #: What each Making Data Count variation icon says about the latest month, by the reading it would match.
@@ -306,8 +333,13 @@ def comparative_sentence(m: MeasureResult) -> str:
     sc = comp.synthetic_control
     if sc is not None and sc.effect is not None and sc.effect.relative_change is not None:
         rel = sc.effect.relative_change
+        span = ""
+        if sc.effect.ci_low is not None and sc.effect.ci_high is not None:
+            lo, hi = sc.effect.ci_low * 100, sc.effect.ci_high * 100
+            span = (f" (95% interval {percent(lo)} {'below' if lo < 0 else 'above'} to {percent(hi)} "
+                    f"{'below' if hi < 0 else 'above'})")
         parts.append(f"Against a blend of those providers matched on the years before go-live, the site was "
-                     f"{percent(rel * 100)} {'below' if rel < 0 else 'above'} the blend after go-live.")
+                     f"{percent(rel * 100)} {'below' if rel < 0 else 'above'} the blend after go-live{span}.")
     if parts and comp.caveat:
         # The caveat in plain words (its exact wording is in the technical detail).
         parts.append("The other providers also had money to change their services from 2021/22, so this shows "
@@ -397,7 +429,8 @@ def provisional_clause(m: MeasureResult) -> str:
 def findings(result: DomainResult, m: MeasureResult) -> Findings:
     """Every sentence for one measure."""
     # The reading and the icons are read from ``m``: the model is complete before its sentences are made.
-    return Findings(headline=headline_sentence(result, m) + provisional_clause(m), verdict=verdict_sentence(m),
+    return Findings(headline=headline_sentence(result, m) + provisional_clause(m) + golive_clause(m),
+                    verdict=verdict_sentence(m),
                     interval=interval_sentence(m), spc_note=spc_note(m), robustness=robustness_sentence(m),
                     comparative=comparative_sentence(m), technical=technical_sentences(m),
                     easy_read=easy_read_sentences(m))
