@@ -186,7 +186,7 @@ def verdict_sentence(m: MeasureResult) -> str:
     no estimate): "Lower is better here: this looks like an improvement."."""
     if m.direction == "not assessed":
         return ""
-    if m.role == "secondary" and m.direction in ("improvement", "deterioration"):
+    if m.role == "secondary" and not m.headline and m.direction in ("improvement", "deterioration"):
         # Many measures are checked: a secondary one is exploratory, never called an improvement on its own.
         return ("This is one of several measures checked, so treat it as exploratory: it points to a change "
                 f"{'for the better' if m.direction == 'improvement' else 'for the worse'}, not a firm finding.")
@@ -467,8 +467,9 @@ def meta_sentence(meta: MetaAnalysis) -> str:
         head = (f"Taking the {sites} together, {subject} showed no clear change at go-live. The combined estimate "
                 f"is {step_change(pooled, scale)}, but the data fit anything {step_range(pooled, scale)}.")
     else:
-        head = (f"Taking the {sites} together, {subject} changed at go-live by {step_change(pooled, scale)} on "
-                f"average. The data fit a change {step_range(pooled, scale)}.")
+        verb = "were" if meta.value_type == "count" else "was"
+        head = (f"Taking the {sites} together, {subject} {verb} {step_change(pooled, scale)} at go-live than the "
+                f"earlier trend predicted, on average. The data fit a change {step_range(pooled, scale)}.")
     return head + differ
 
 

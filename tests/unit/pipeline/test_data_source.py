@@ -103,14 +103,14 @@ def test_the_data_digest_reads_input_files_only_and_survives_an_unreadable_one(t
     assert cache.inputs_digest(data) != d1
 
     # An input that cannot be read (as root, chmod cannot make one) enters the digest by its error.
-    real = cache.sha256_path
+    real = cache.sha256_file
 
     def unreadable(path):
         if Path(path) == data / "local_workforce.csv":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
-    monkeypatch.setattr(cache, "sha256_path", unreadable)
+    monkeypatch.setattr(cache, "sha256_file", unreadable)
     assert len(cache.inputs_digest(data)) == 64
     assert cache.panel_snapshot_path(data, tmp_path / "build").suffix == ".pkl"
 

@@ -24,7 +24,7 @@ def test_the_bundle_holds_a_png_and_an_html_figure_with_escaped_alt_text():
     data, _ = format_display_data(_chart())  # what display() and myst_nb.glue() store
     assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
     html = data["text/html"]
-    assert 'alt="Chart of &quot;x&quot; at &lt;Site&gt;"' in html and "<figcaption>a caption</figcaption>" in html
+    assert 'alt="Chart of &#34;x&#34; at &lt;Site&gt;"' in html and "<figcaption>a caption</figcaption>" in html
     assert data["text/plain"] == 'Chart of "x" at <Site>'
 
 

@@ -155,8 +155,10 @@ def small_site(tmp_path_factory):
     panel = _panel()
     ev = evaluate_domain(registry, panel, "dorset", "crisis_demand", data_source="synthetic")
     figures = tmp_path_factory.mktemp("figures")
-    run = NotebookView(ev, domain_result(ev), [], figures)
-    html = "".join(run.measure_html(m) for m in ev.measures)
+    view = NotebookView(ev, domain_result(ev), [], figures)
+    # Every chart the notebook steps draw (each saved as PNG and SVG for download), as the site shows them.
+    charts = view.spc_charts(ev) + view.model_charts(ev) + view.comparison_charts(ev)
+    html = "".join(chart._repr_mimebundle_()["text/html"] for chart in charts)
     return ev, figures, html
 
 

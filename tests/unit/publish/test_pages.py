@@ -33,6 +33,7 @@ from evaluation.results.schema import (
     Interval,
     ITSSummary,
     MeasureResult,
+    MetaAnalysis,
     Primary,
     SPCSummary,
 )
@@ -702,8 +703,11 @@ def test_chart_captions_state_the_finding(results):
 
 
 def test_cross_site_sentences_are_plain_and_explain_the_page():
-    text = sentences.meta_sentence("New emergency referrals", 4, "rate_ratio",
-                                   Interval(estimate=0.87, ci_low=0.76, ci_high=1.01), 0.64, (0.6, 1.2))
+    text = sentences.meta_sentence(MetaAnalysis(
+        measure_id="CCR70", name="New emergency referrals", domain="crisis_demand", value_type="count",
+        scale="rate_ratio", link="log", method="paule_mandel", ci_method="hksj", k=4,
+        pooled={"estimate": 0.87, "ci_low": 0.76, "ci_high": 1.01}, prediction_interval={"low": 0.6, "high": 1.2},
+        heterogeneity={"tau2": 0.0, "tau": 0.0, "i2": 0.64, "q": 1.0, "df": 3, "p_value": 0.5}, sites=[]))
     assert "no clear change" in text and "from 24% lower to 1% higher" in text
     for word in ("I\u00b2", "CI", "pooled step", "0.87"):
         assert word not in text, word
