@@ -77,11 +77,17 @@ class CrossSiteView:
             if s.status != "ok":
                 rows.append({"name": s.name or mid, "reason": s.reason})
                 continue
-            nat = s.simple.natural or s.simple
+            main = s.overall or s.simple  # the group aggregation is the pre-specified overall summary
+            nat = main.natural or main
             pre = s.pretrend.p_value if s.pretrend is not None and s.pretrend.p_value is not None else None
+            sens = s.not_yet_treated_sensitivity
+            alt = (sens.overall.natural or sens.overall) if sens is not None and sens.overall is not None else None
             rows.append({"name": s.name or mid, "reason": "", "n_comparators": s.n_comparators,
+                         "sites": ", ".join(sorted(s.sites)),
                          "estimate": f"{nat.estimate:.2f} ({nat.ci_low:.2f} to {nat.ci_high:.2f})",
-                         "pretrend": "not available" if pre is None else f"{pre:.2f}"})
+                         "pretrend": "not available" if pre is None else f"{pre:.2f}",
+                         "sensitivity": "" if alt is None else f"{alt.estimate:.2f} ({alt.ci_low:.2f} to "
+                                                               f"{alt.ci_high:.2f})"})
         return str(render_macro(TEMPLATE, "staggered", rows))
 
 

@@ -441,7 +441,8 @@ class PredictionInterval(_Model):
 class Heterogeneity(_Model):
     tau2: Num
     tau: Num
-    i2: Num
+    i2: Num = Field(description="Higgins-Thompson I\u00b2, as metafor reports it")
+    h2: Num = None
     q: Num
     df: int
     p_value: PValue
@@ -500,6 +501,22 @@ class DiDCell(_Model):
     natural: Interval | None = None
 
 
+class DiDOverall(DiDEstimate):
+    """The overall summary of the staggered design: the group aggregation (each site's average effect after its
+    go-live, averaged over the sites), as the methods page pre-specifies."""
+
+    aggregation: str | None = None
+
+
+class DiDSensitivity(_Model):
+    """The overall effect with not-yet-treated sites added to the controls, or why it could not be estimated."""
+
+    status: Literal["ok", "skipped"]
+    reason: str = ""
+    control_group: str | None = None
+    overall: DiDEstimate | None = None
+
+
 class DiDGroupEffects(_Model):
     overall: DiDEstimate
     by_group: list[DiDCell] = Field(default_factory=list)
@@ -543,20 +560,23 @@ class StaggeredDiD(_Model):
     scale: Scale | None = None
     link: str | None = None
     simple: DiDEstimate | None = None
+    overall: DiDOverall | None = None
+    not_yet_treated_sensitivity: DiDSensitivity | None = None
     group: DiDGroupEffects | None = None
     event_time: DiDEventEffects | None = None
     pretrend: Pretrend | None = None
     sites: dict[str, dt.date] = Field(default_factory=dict, description="ODS code -> go-live month")
     comparators_requested: list[str] = Field(default_factory=list)
-    info: dict[str, str | int | float | bool | None | list[str] | dict[str, list[str]]] = Field(
-        default_factory=dict, description="the estimator's settings, as the method reports them")
+    info: dict[str, str | int | float | bool | None | list[str] | dict[str, list[str]] | dict[str, str]] = Field(
+        default_factory=dict, description="the estimator's settings and the units it used, as the method reports "
+        "them (treated and control units, every exclusion with its reason, dropped periods)")
 
 
 class CrossSiteResult(_Model):
     """The cross-site synthesis: ``build/synthesis/cross_site.json``."""
 
     schema_version: Literal[2] = SCHEMA_VERSION
-    data_source: Literal["synthetic", "published"]
+    data_source: Literal["synthetic", "published", "local"]
     sites: list[str]
     meta_analysis: dict[str, MetaAnalysis] = Field(default_factory=dict, description="keyed by measure id")
     staggered_did: dict[str, StaggeredDiD] = Field(default_factory=dict, description="keyed by measure id")
