@@ -3,7 +3,7 @@
 Each test compares with the numbers in ``shared/data/known-answers/<name>/KNOWN_ANSWERS.md`` to the
 tolerance stated there. Where the workbook differs by design (the Kenward-Roger adjustment's negative part
 is dropped so no interval is narrower than plug-in; t rather than normal quantiles), the part that must
-agree is tested and the difference is bounded (docs/assumptions.md, A-methods-1).
+agree is tested and the difference is bounded (docs/assumptions.md, A62).
 """
 
 from __future__ import annotations
