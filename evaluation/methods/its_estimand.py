@@ -229,7 +229,8 @@ def primary_estimand(model: ITSModel, *, horizon: int, alpha: float = 0.05, powe
         relative = _log_interval(math.log(mu_f.sum()) - math.log(mu_c.sum()), g_log, model, alpha)
         units, rel_scale = "count per month", "percent"
         k = minimum_detectable_effect(1.0, relative.df, power=power, alpha=mde_alpha)
-        mde_rel = (100.0 * math.expm1(-k * relative.se), 100.0 * math.expm1(k * relative.se))
+        # A huge standard error (a near-empty series) must give an unbounded MDE, never an overflow.
+        mde_rel = (100.0 * math.expm1(max(-k * relative.se, -700.0)), 100.0 * math.expm1(min(k * relative.se, 700.0)))
     elif vt == "proportion":
         mu_f, mu_c = 1 / (1 + np.exp(-eta_f)), 1 / (1 + np.exp(-eta_c))
         g_abs = ((mu_f * (1 - mu_f)) @ xf - (mu_c * (1 - mu_c)) @ xc) / m

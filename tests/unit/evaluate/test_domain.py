@@ -29,7 +29,8 @@ def test_headline_is_primary_with_sensitivity_and_secondary_is_holm_adjusted() -
     ccr71 = rng.poisson(np.full(n, 90.0)).astype(float)
     panel = combine_panels([_rows("RDY", "CCR70", ccr70), _rows("RDY", "CCR71", ccr71)])
     ev = evaluate_domain(default_registry(), panel, "dorset", "crisis_demand", comparative=False)
-    head, other = ev.measures
+    # The domain's other measures (not in this panel) are not in the data; CCR71 is the one secondary with a model.
+    head, other = ev.measures[0], next(m for m in ev.measures if m.measure.id == "CCR71")
     assert head.measure.id == "CCR70" and head.role == "primary" and head.p_holm is None
     assert head.primary is not None and head.primary.months == 12 and head.primary.relative_scale == "percent"
     assert head.golive_sensitivity is not None and len(head.golive_sensitivity.rows) == 6
