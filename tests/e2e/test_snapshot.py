@@ -37,6 +37,9 @@ def headline_numbers(results_dir: Path) -> dict[str, dict]:
             "step": {k: getattr(its.step, k) for k in INTERVAL} if its else None,
             "effect_12m": ({kind: {k: getattr(getattr(e12, kind), k) for k in INTERVAL}
                             for kind in ("absolute", "relative")} if e12 else None),
+            # The pre-specified primary estimand the headline reports (12-month average, absolute and relative).
+            "primary": ({kind: {k: getattr(getattr(m.primary, kind), k) for k in INTERVAL}
+                         for kind in ("absolute", "relative")} if m.primary else None),
         }
     return out
 
