@@ -118,3 +118,19 @@ def test_the_statistics_are_one_click_away(pages):
     assert site.count('<details class="technical-detail">') >= 3
     technical = " ".join(re.findall(r'<details class="technical-detail">.*?</details>', site, flags=re.S))
     assert "p = " in technical and "Placebo" in technical
+
+
+def test_no_jargon_in_the_main_text_of_the_notebook_pages(built_site: Path):
+    """The domain and cross-site pages (executed notebooks) keep statistics under Technical detail too: the
+    built HTML of every such page, with its collapsed technical sections taken out, has none of the words."""
+    pages = sorted(built_site.glob("_generated/sites/*/*.html"))
+    notebooks = [p for p in pages if p.stem not in ("index", "easy_read", "summary", "data_quality")]
+    notebooks += [built_site / "_generated" / "cross_site.html"]
+    assert len(notebooks) >= 12 + 1
+    for page in notebooks:
+        source = page.read_text(encoding="utf-8")
+        body = source.split('<article class="bd-article"', 1)[-1].split("</article>", 1)[0]
+        text = re.sub(r"<[^>]+>", " ", _main_text(body))
+        assert "go-live" in text.lower(), page  # the page's own text was read, not an empty shell
+        for word in JARGON:
+            assert word.lower() not in text.lower(), (page.relative_to(built_site).as_posix(), word)
