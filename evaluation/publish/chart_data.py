@@ -62,7 +62,8 @@ def _aligned(periods: pd.Series | pd.Index, published: pd.Series) -> np.ndarray:
 
 
 def spc_points_for_publication(points: pd.DataFrame, series: pd.DataFrame, value_type: str, improvement: str,
-                               rules: DisclosureRules | None = None) -> pd.DataFrame:
+                               rules: DisclosureRules | None = None, *, baseline_end: int | None = None
+                               ) -> pd.DataFrame:
     """The XmR chart re-drawn from the published values: points, means, limits and rule colours.
 
     ``points`` is :attr:`evaluation.methods.spc.XmRResult.points` (its ``phase`` column gives where the
@@ -81,7 +82,12 @@ def spc_points_for_publication(points: pd.DataFrame, series: pd.DataFrame, value
             out[col] = float("nan")
         out["point_type"] = "missing"
         return out
-    chart = xmr(shown, improvement=improvement, rebase_at=starts or None, periods=list(points["period"]))
+    if baseline_end is not None and 0 < baseline_end < len(shown):
+        # As the fitted chart: limits from the baseline before go-live carried forward, recalculated only after
+        # a sustained shift (here judged on the published values).
+        chart = xmr(shown, improvement=improvement, baseline_end=baseline_end, periods=list(points["period"]))
+    else:
+        chart = xmr(shown, improvement=improvement, rebase_at=starts or None, periods=list(points["period"]))
     return chart.points
 
 

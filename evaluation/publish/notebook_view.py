@@ -148,11 +148,13 @@ class NotebookView:
             name, site = m.measure.name, ev.site.name
             # Charts draw what the tables publish (evaluation.publish.chart_data); the models use every value.
             points = chart_data.spc_points_for_publication(m.xmr.points, m.series, m.measure.value_type,
-                                                           m.measure.direction)
+                                                           m.measure.direction,
+                                                           baseline_end=m.xmr.summary.get("baseline_end"))
             icon = m.xmr.summary.get("variation_icon", "common_cause")
+            basis = m.xmr.summary.get("limits_basis") or "limits per phase"
             alt = (f"Statistical process control chart of {name.lower()} at {site}, "
-                   f"{points['period'].min():%B %Y} to {points['period'].max():%B %Y}, with limits recalculated "
-                   f"at go-live in {ev.intervention_date:%B %Y}. Latest point: {icon.replace('_', ' ')}.")
+                   f"{points['period'].min():%B %Y} to {points['period'].max():%B %Y}; go-live "
+                   f"{ev.intervention_date:%B %Y}; {basis}. Latest point: {icon.replace('_', ' ')}.")
             fig = charts.spc_chart(points, title=f"{name}: {site} (SPC, XmR)", ylabel=m.measure.unit,
                                    intervention=ev.intervention_date)
             out.append(self._chart(f"{m.measure.id}_spc", fig, alt, chart_caption(self.measure_result(m), "spc")))

@@ -285,8 +285,8 @@ def chart_caption(m: MeasureResult, kind: str) -> str:
         return (f"{finding} Solid line: the model. Dashed line and grey band: what the earlier trend predicted "
                 "without the change.").strip()
     if kind == "spc":
-        return ("Each point is a month. The dashed lines show the usual range; a point outside it, or a long run "
-                "on one side of the mean, is unusual. The range is worked out again from go-live.")
+        return ("Each point is a month. The dashed lines show the usual range, worked out from the months before "
+                "go-live and carried forward; a point outside it, or a long run on one side of the mean, is unusual.")
     if kind == "synthetic_control":
         return (f"{f.comparative if f else ''} Solid line: the site. Dashed line: a blend of other providers "
                 "matched on the years before go-live.").strip()
