@@ -136,7 +136,7 @@ def _score(g: _Grid, neighbours: np.ndarray, window: int) -> tuple[np.ndarray, .
 
     kind = g.kind[:, None]
     is_count = kind == "count"
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # exp(med) is used for counts only
         # Sampling noise the neighbours' spread may underestimate when there are only a few of them:
         # Poisson for counts (sd of log count ~ 1 / sqrt(count)), binomial for proportions with a
         # denominator. Rates have no sampling model, so only the relative floor applies.
