@@ -9,6 +9,7 @@ measures and the row accounting do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from functools import lru_cache
@@ -71,7 +72,10 @@ class DuckDBEngine:
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{Path(self._tmp.name) / 'spill'}'")
         self.con.execute("SET preserve_insertion_order = false")  # lets large sorts and copies stream
-        self.con.execute("SET enable_progress_bar = false")
+        # In a Jupyter kernel without ipywidgets DuckDB refuses to touch the setting at all; the bar then stays
+        # off (it needs those widgets to draw), which is what is wanted.
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("SET enable_progress_bar = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
 
