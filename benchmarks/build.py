@@ -134,7 +134,7 @@ json.dump({"data_dir": data, "data_source": "synthetic", "outcomes": [
     {"site": s, "domain": d, "ok": True, "seconds": 0.0, "notebook": str(build / "notebooks" / s / f"{d}.ipynb"),
      "error": ""} for s, d in jobs]}, open(build / "run_status.json", "w"))
 from evaluation.pipeline import manifest
-from evaluation.pipeline.cache import sha256_path
+from evaluation.provenance import sha256_file as sha256_path
 def entry(s, d):
     res = build / ("synthesis/cross_site.json" if s == "all" else f"results/{s}/{d}.json")
     nb = build / "notebooks" / s / f"{d}.ipynb"
