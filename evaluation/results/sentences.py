@@ -238,7 +238,7 @@ def golive_clause(m: MeasureResult) -> str:
     if not m.depends_on_go_live:
         return ""
     return (" This conclusion depends on the go-live date: with the date moved by a few months, or the first "
-            "months left out, the answer changes (see the go-live table).")
+            "months left out, the answer changes (the site page shows each date tried).")
 
 
 #: What each Making Data Count variation icon says about the latest month, by the reading it would match.
