@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from scipy import optimize
 
 from evaluation.methods import its_inference as ii
@@ -29,12 +30,25 @@ def _working_problem():
     mu = np.exp(x @ beta)
     z = x @ beta + (y - mu) / mu
     d0 = 1.0 / mu
-    dist = np.abs(np.subtract.outer(t, t))
-    return x, z, d0, dist
+    return x, z, d0, ii.month_distances(t)
 
 
-def test_the_exact_gradient_matches_finite_differences():
+def test_whole_months_index_a_table_of_powers_equal_to_raising_each_cell():
+    t = np.array([0.0, 1.0, 2.0, 5.0, 6.0])  # a gap keeps its spacing
+    dist = ii.month_distances(t)
+    assert dist.dtype.kind == "i"
+    for rho in (0.0, 0.37, 0.95):
+        r, dr = ii._rho_powers(rho, dist)
+        r_float, dr_float = ii._rho_powers(rho, dist.astype(float))
+        np.testing.assert_allclose(r, r_float, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(dr, dr_float, rtol=1e-14, atol=0)
+    assert ii.month_distances(np.array([0.0, 0.5])).dtype.kind == "f"
+
+
+@pytest.mark.parametrize("whole_months", [True, False])
+def test_the_exact_gradient_matches_finite_differences(whole_months: bool):
     x, z, d0, dist = _working_problem()
+    dist = dist if whole_months else dist.astype(float)
     for theta in ([math.log(4e-4), 0.3], [math.log(1e-3), 0.8], [math.log(2e-4), 0.0]):
         theta = np.array(theta)
         _, grad = ii._reml_value_and_gradient(theta, x, z, d0, dist)
