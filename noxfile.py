@@ -36,6 +36,9 @@ REAL_EXTRA = REAL_DATA.parent / "real-extra"
 #: The synthetic default build the tests session makes (tests/e2e/conftest.py reads EVALUATION_TEST_BUILD) and
 #: the browser session reuses: in `nox -s lint tests browser` the browser's run is all cache hits.
 TEST_BUILD = "build/tests"
+#: Every core: pytest-xdist, with the tests that share the session build kept on one worker (tests/conftest.py
+#: groups them), the others spread.
+PARALLEL = ["-n", "auto", "--dist", "loadgroup"]
 #: Slowest tests printed at the end of `nox -s tests`.
 DURATIONS = "--durations=25"
 
@@ -156,7 +159,7 @@ def tests(session: nox.Session) -> None:
 
 def tests_command(posargs: list[str]) -> list[str]:
     """The tests session's pytest command: coverage, and the slowest tests listed at the end."""
-    return ["pytest", "--cov=evaluation", "--cov-report=term-missing:skip-covered", DURATIONS, *posargs]
+    return ["pytest", *PARALLEL, "--cov=evaluation", "--cov-report=term-missing:skip-covered", DURATIONS, *posargs]
 
 
 @nox.session
