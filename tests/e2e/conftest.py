@@ -60,3 +60,14 @@ def built_site(built_results: Path, tmp_path_factory) -> Path:
                            str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
+
+
+@pytest.fixture
+def demo_data(tmp_path: Path) -> Path:
+    """A fresh copy of the synthetic demonstration data (what a default run generates), for tests that change
+    the data or run on it without needing the session build: they can then run on any test worker."""
+    from evaluation.demo.generator import generate
+
+    folder = tmp_path / "demo_data"
+    generate(folder)
+    return folder

@@ -249,15 +249,14 @@ def test_a_folder_with_no_readable_input_is_refused_before_any_notebook(tmp_path
     assert not (build / "notebooks").exists()
 
 
-def test_one_sites_corrupt_extract_stops_only_that_site(built_results: Path, tmp_path: Path, capsys):
+def test_one_sites_corrupt_extract_stops_only_that_site(demo_data: Path, tmp_path: Path, capsys):
     """#7: one site's broken data: the other sites' pages are built, the failed one says what failed and
     how to reproduce it, the overview marks it, and the command exits non-zero."""
     from evaluation.cli import main
     from evaluation.pipeline.manifest import published_run
     from evaluation.publish.pages import assemble
 
-    data = tmp_path / "data"
-    shutil.copytree(built_results / "data" / "synthetic", data)
+    data = demo_data
     # Dorset sends its own referrals extract (a valid split of the shared file), with one cell corrupted.
     shared = (data / "local_referrals.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     header, rows = shared[0], shared[1:]
@@ -293,7 +292,7 @@ def test_one_sites_corrupt_extract_stops_only_that_site(built_results: Path, tmp
     assert overview.count("Analysis failed") >= 1 and "local_referrals_dorset.csv" in overview
 
 
-def test_one_failing_notebook_does_not_stop_the_others(built_results: Path, tmp_path: Path):
+def test_one_failing_notebook_does_not_stop_the_others(demo_data: Path, tmp_path: Path):
     import nbformat
 
     notebooks = tmp_path / "notebooks"
@@ -302,7 +301,7 @@ def test_one_failing_notebook_does_not_stop_the_others(built_results: Path, tmp_
     nb.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")'))
     nbformat.write(nb, notebooks / "staff_retention.ipynb")
     summary = run(sites=["bradford"], domains=["crisis_demand", "staff_retention"], build_dir=tmp_path / "build",
-                  data_dir=str(built_results / "data" / "synthetic"), progress=False, notebook_dir=notebooks)
+                  data_dir=str(demo_data), progress=False, notebook_dir=notebooks)
     by_domain = {o.domain: o for o in summary.outcomes}
     assert by_domain["crisis_demand"].ok
     failed = by_domain["staff_retention"]

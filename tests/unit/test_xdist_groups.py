@@ -1,6 +1,7 @@
-"""tests/conftest.py keeps the tests that share the session build on one xdist worker, and each other module on
-one worker, so a session- or module-scoped fixture is made once. Run on a throwaway copy with two workers: if a
-pytest or pytest-xdist upgrade stopped ``--dist loadgroup`` honouring the groups (pytest 9.2 did), this fails."""
+"""tests/conftest.py keeps the tests that share the session build on one xdist worker, and a module whose tests
+share a module-scoped fixture on one worker, so the fixture is made once. Run on a throwaway copy with two
+workers: if a pytest or pytest-xdist upgrade stopped ``--dist loadgroup`` honouring the groups (pytest 9.2
+did), this fails."""
 
 from __future__ import annotations
 
@@ -28,8 +29,12 @@ def test_uses_the_build(built_results, k):
 OTHER = '''
 import os, pytest
 
+@pytest.fixture(scope="module")
+def module_data():
+    return 1
+
 @pytest.mark.parametrize("k", range(6))
-def test_plain(k):
+def test_plain(module_data, k):
     out = os.path.join(os.environ["GROUP_OUT"], "plain")
     os.makedirs(out, exist_ok=True)
     open(os.path.join(out, f"{os.environ['PYTEST_XDIST_WORKER']}-{k}"), "w").close()
@@ -47,7 +52,7 @@ def test_session_build_tests_and_each_module_stay_on_one_worker(tmp_path: Path):
         capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ, "GROUP_OUT": str(out)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    for folder in ("workers", "plain"):
+    for folder in ("workers", "plain"):  # the session-build tests; a module sharing a module-scoped fixture
         runs = [p.name.split("-")[0] for p in (out / folder).iterdir()]
         assert len(runs) == 6
         assert len(set(runs)) == 1, f"{folder}: tests spread over workers {sorted(set(runs))}"
