@@ -110,10 +110,9 @@ _PL_TOL = 1e-8
 
 def _ar1_correlation(months: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R[i, j] = rho^|months apart| and its first and second derivatives in rho (gaps keep their spacing)."""
-    d = np.abs(np.subtract.outer(months, months))
-    r = rho**d
+    d = month_distances(np.asarray(months, dtype=float))
+    r, dr = _rho_powers(rho, d)
     with np.errstate(divide="ignore", invalid="ignore"):
-        dr = np.where(d >= 1, d * rho ** np.maximum(d - 1, 0), 0.0)
         d2r = np.where(d >= 2, d * (d - 1) * rho ** np.maximum(d - 2, 0), 0.0)
     return r, dr, d2r
 
@@ -228,7 +227,8 @@ def _reml_search(
     ``every_start``) from each of :data:`_RHO_STARTS` at the same s2.
 
     Each start is searched to a loose tolerance, which is enough to tell which maximum it climbs; only the
-    highest is then searched to the full tolerance (half the evaluations of searching every start fully).
+    highest is then searched to the full tolerance (about a quarter fewer likelihood evaluations than
+    searching every start fully, measured on a site's fits).
     """
     from scipy import optimize
 
