@@ -177,15 +177,18 @@ def _other_organisations(panel: pd.DataFrame, registry: Registry) -> list[_Other
     months has the minimum months before and after (``data_dictionary/analysis.yaml``)."""
     facts = registry.analysis.its
     site_codes = {s.ods_code for s in registry.sites}
+    others = panel[~panel["org_code"].isin(site_codes)]
+    # One pass over the panel (grouping), not one filter per organisation x measure: the national file holds
+    # hundreds of organisations, and filtering it per pair took most of validate's time.
+    groups = {key: rows for key, rows in others.groupby(["org_code", "measure_id", "period_type"], sort=False)}
     out = []
-    for code in sorted(set(panel["org_code"]) - site_codes):
-        org = panel[panel["org_code"] == code]
+    for code in sorted(set(others["org_code"])):
         domains: dict[str, list[str]] = {}
         best: list[pd.Timestamp] = []
         for domain_id in registry.domain_ids:
             for m in registry.measures_for(domain_id):
-                rows = org[(org["measure_id"] == m.id) & (org["period_type"] == m.period_type)]
-                if rows.empty:
+                rows = groups.get((code, m.id, m.period_type))
+                if rows is None or rows.empty:
                     continue
                 domains.setdefault(domain_id, []).append(f"{m.id} {_span(rows['period'])}")
                 months = sorted(rows.loc[rows["value"].notna(), "period"].unique())
