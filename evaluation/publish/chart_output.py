@@ -10,7 +10,6 @@ is made here, not by IPython's figure formatter, so it does not depend on the ke
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,15 +29,21 @@ class Chart:
     #: For statistics readers only (model diagnostics): the site shows it collapsed under this summary line.
     technical: str = ""
 
+    #: The figure rendered to PNG (:func:`evaluation.publish.charts.render_png`), made once: the notebook output,
+    #: the page's ``<img>`` and the download are the same bytes, and rendering is most of a chart's cost.
+    png_bytes: bytes | None = field(default=None, repr=False)
+
     def png(self) -> bytes:
         """The figure as PNG, with fixed metadata so identical charts give identical bytes."""
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", metadata={"Software": None})
-        return buf.getvalue()
+        from evaluation.publish.charts import render_png
+
+        if self.png_bytes is None:
+            self.png_bytes = render_png(self.figure)
+        return self.png_bytes
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         from evaluation.publish.charts import figure_html
 
-        png = base64.b64encode(self.png()).decode("ascii")
-        return {"image/png": png, "text/html": figure_html(self.figure, self.alt, self.caption, self.technical),
-                "text/plain": self.alt}
+        png = self.png()
+        html = figure_html(self.figure, self.alt, self.caption, self.technical, png_bytes=png)
+        return {"image/png": base64.b64encode(png).decode("ascii"), "text/html": html, "text/plain": self.alt}

@@ -135,8 +135,9 @@ def _finish(fig: plt.Figure, ax: plt.Axes, title: str, ylabel: str, *, ncol: int
     ax.set_ylabel(ylabel)
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=ncol, frameon=False,
-                  borderaxespad=0.0, handlelength=2.2)
+        # A figure legend placed "outside" is laid out by constrained layout within the figure's width; an axes
+        # legend anchored below the axes could run past the right edge and lose its last letters.
+        fig.legend(handles, labels, loc="outside lower left", ncol=ncol, frameon=False, handlelength=2.2)
     return fig
 
 
@@ -327,17 +328,27 @@ def coarsen_svg(text: str, decimals: int = SVG_DECIMALS) -> str:
     return _SVG_FLOAT.sub(short, text)
 
 
-def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
+def render_png(fig: plt.Figure) -> bytes:
+    """The figure as PNG with fixed metadata, so identical charts give identical bytes. Rendering is most of a
+    chart's cost: a chart is rendered to PNG once and those bytes serve the download, the notebook output and
+    the page (:class:`evaluation.publish.chart_output.Chart`)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def save_figure(fig: plt.Figure, stem: Path | str, png_bytes: bytes | None = None) -> list[Path]:
     """Write ``stem``.png and ``stem``.svg with fixed metadata (no dates or versions), for downloads, and
     ``stem``.csv with the data the chart draws when it was drawn here (:func:`chart_data`): the values
     :mod:`evaluation.publish.chart_data` made safe to publish, so the CSV is as disclosure-controlled as the chart.
 
+    ``png_bytes``: the figure already rendered by :func:`render_png` (it is rendered here when not given).
     SVG coordinates are rounded to :data:`SVG_DECIMALS` places (see :func:`coarsen_svg`).
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-    fig.savefig(png, format="png", metadata={"Software": None})
+    png.write_bytes(render_png(fig) if png_bytes is None else png_bytes)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg.write_text(coarsen_svg(buf.getvalue()), encoding="utf-8")
@@ -354,20 +365,23 @@ def save_figure(fig: plt.Figure, stem: Path | str) -> list[Path]:
     return out
 
 
-def min_font_pt(fig: plt.Figure) -> float:
-    """The smallest font size (points) of any visible text in the figure, after drawing it."""
-    fig.canvas.draw()
+def min_font_pt(fig: plt.Figure, drawn: bool = False) -> float:
+    """The smallest font size (points) of any visible text in the figure, after drawing it (``drawn``: it has
+    been rendered already, so its tick labels exist, and is not drawn again)."""
+    if not drawn:
+        fig.canvas.draw()
     sizes = [t.get_fontsize() for t in fig.findobj(mtext.Text) if t.get_visible() and t.get_text().strip()]
     return min(sizes, default=MIN_FONT_PT)
 
 
-def figure_html(fig: plt.Figure, alt: str, caption: str = "", technical: str = "") -> str:
+def figure_html(fig: plt.Figure, alt: str, caption: str = "", technical: str = "",
+                png_bytes: bytes | None = None) -> str:
     """An accessible ``<figure>`` with the chart embedded as PNG, alt text that states the finding and, on the
     ``<img>``, the smallest font in points (``data-min-font-pt``) so the browser check can measure it as shown.
-    A ``technical`` chart (its summary line given) is collapsed in a "Technical detail" section."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    smallest = min_font_pt(fig)
+    A ``technical`` chart (its summary line given) is collapsed in a "Technical detail" section.
+    ``png_bytes``: the figure already rendered by :func:`render_png` (it is rendered here when not given)."""
+    png = render_png(fig) if png_bytes is None else png_bytes
+    smallest = min_font_pt(fig, drawn=True)
     plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = base64.b64encode(png).decode("ascii")
     return str(render_macro("figure.html.j2", "figure", data, alt, caption, f"{smallest:g}", technical))

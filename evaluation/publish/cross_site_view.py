@@ -61,13 +61,14 @@ class CrossSiteView:
         meta = self.result.meta_analysis[measure_id]
         fig = charts.forest_plot(_forest_data(meta), title=f"{meta.name}: step change at go-live by site")
         name = f"{measure_id}_forest"
-        files = charts.save_figure(fig, self.figures_dir / name)
+        png = charts.render_png(fig)
+        files = charts.save_figure(fig, self.figures_dir / name, png_bytes=png)
         plt.close(fig)
         sites = ", ".join(s.label for s in meta.sites)  # the alt text names the sites shown
         alt = (f"Forest plot of the step change in {meta.name.lower()} at go-live for each site ({sites}) with "
                f"its 95% confidence interval, and the pooled random-effects estimate. {meta.sentence}")
         return Chart(name, fig, alt, "Each site's step change (square, sized by weight) with its 95% interval; "
-                     "diamond: pooled estimate.", files)
+                     "diamond: pooled estimate.", files, png_bytes=png)
 
     def staggered_html(self) -> str:
         """A table of the staggered difference-in-differences results per headline measure (the method and its

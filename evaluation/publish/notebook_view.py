@@ -132,9 +132,10 @@ class NotebookView:
     def _chart(self, name: str, fig, alt: str, caption: str) -> Chart:
         from evaluation.publish import charts
 
-        files = charts.save_figure(fig, self.figures_dir / name)
+        png = charts.render_png(fig)
+        files = charts.save_figure(fig, self.figures_dir / name, png_bytes=png)
         _close(fig)  # shown through its Chart, never again by an inline backend at the end of the cell
-        return Chart(name, fig, alt, caption, files)
+        return Chart(name, fig, alt, caption, files, png_bytes=png)
 
     def spc_charts(self, ev: DomainEvaluation) -> list[Chart]:
         """Each measure's Making Data Count XmR chart, limits recalculated at go-live."""

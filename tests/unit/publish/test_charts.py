@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,22 +94,35 @@ def _charts():
                            intervention=frame["period"][30])
     yield charts.forest_plot(META, title="Referrals: change at go-live by site")
     yield charts.diagnostics_chart(_fit().diagnostics(), title="Sickness absence: Site A (model diagnostics)")
+    # A share over nine years: the layout that once ran the legend's last letters past the right edge.
+    share = pd.DataFrame({"period": pd.date_range("2016-04-01", periods=108, freq="MS"),
+                          "post": np.arange(108) >= 64, "observed": 0.70, "fitted": 0.70, "counterfactual": 0.70,
+                          "cf_low": 0.68, "cf_high": 0.72})
+    yield charts.its_chart(share, title="Share of referrals accepted: Dorset (interrupted time series)",
+                           ylabel="proportion of referrals", intervention=share["period"][64])
 
 
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(4))
 def test_every_chart_fits_the_column_with_text_of_at_least_10_pt_and_the_legend_off_the_data(index):
-    fig = list(_charts())[index]
+    made = list(_charts())
+    fig = made[index]
+    for other in made:  # only the one under test stays open
+        if other is not fig:
+            plt.close(other)
     width_px = fig.get_size_inches()[0] * fig.dpi
     assert width_px <= 700  # the content column at 1280 px: not scaled down, so 10 pt stays about 13 px
     assert charts.min_font_pt(fig) >= charts.MIN_FONT_PT
     renderer = fig.canvas.get_renderer()
     fig_box = fig.bbox
-    for ax in fig.axes:
-        legend = ax.get_legend()
-        if legend is None:
-            continue
+    # Axes legends (the diagnostics panels) must stay off their own axes; a figure legend (every other chart,
+    # placed below by constrained layout) off every axes. Both must lie inside the figure (none clipped).
+    legends = [(ax.get_legend(), [ax]) for ax in fig.axes if ax.get_legend() is not None]
+    legends += [(legend, fig.axes) for legend in fig.legends]
+    assert legends or index == 1, "a chart lost its legend"  # the forest plot's caption explains its marks
+    for legend, axes in legends:
         box = legend.get_window_extent(renderer)
-        assert not box.overlaps(ax.get_window_extent(renderer)) or index == 2 and ax is fig.axes[0], ax
+        for ax in axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)) or index == 2 and ax is fig.axes[0], ax
         assert fig_box.x0 - 1 <= box.x0 and box.x1 <= fig_box.x1 + 1 and box.y0 >= fig_box.y0 - 1  # not clipped
 
 
