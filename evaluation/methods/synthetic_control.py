@@ -119,6 +119,14 @@ def _rmspe_ratio(post: float, pre: float, scale: float) -> float:
     return post / max(pre, 1e-12 * max(scale, 1.0))
 
 
+
+def _relative_bound(conformal: dict | None, key: str, mean_synth: float) -> float | None:
+    """A bound of the gap's interval as a relative change (gap / synthetic mean); None without an interval or
+    when the synthetic mean is not positive (a ratio to it would flip or be undefined)."""
+    if conformal is None or conformal.get(key) is None or not mean_synth > 0:
+        return None
+    return float(conformal[key]) / mean_synth
+
 def synthetic_control(
     df: pd.DataFrame,
     *,
@@ -175,8 +183,9 @@ def synthetic_control(
     -------
     dict
         JSON-safe: ``weights`` (donor -> weight), ``pre_rmspe``, ``post_rmspe``, ``rmspe_ratio``,
-        ``effect`` (``mean_gap`` = mean post-period actual minus synthetic, in outcome units, and
-        ``relative_change`` = mean post actual / mean post synthetic - 1), ``placebo`` (``p_value``, the
+        ``effect`` (``mean_gap`` = mean post-period actual minus synthetic, in outcome units, with its
+        interval ``ci_low`` / ``ci_high``; ``relative_change`` = mean post actual / mean post synthetic - 1,
+        with its interval ``relative_ci_low`` / ``relative_ci_high``), ``placebo`` (``p_value``, the
         donors' ratios, which were left out for a poor pre-period fit) and ``path`` (time, actual,
         synthetic) for charts.
     """
@@ -251,6 +260,10 @@ def synthetic_control(
                 "ci_low": None if conformal is None else conformal["ci_low"],
                 "ci_high": None if conformal is None else conformal["ci_high"],
                 "relative_change": mean_actual / mean_synth - 1 if mean_synth != 0 else float("nan"),
+                # The interval on the relative change's scale: the gap's interval over the synthetic mean, as the
+                # relative change is the gap over that mean (the weights, so the synthetic mean, held fixed).
+                "relative_ci_low": _relative_bound(conformal, "ci_low", mean_synth),
+                "relative_ci_high": _relative_bound(conformal, "ci_high", mean_synth),
                 "mean_actual_post": mean_actual,
                 "mean_synthetic_post": mean_synth,
             },

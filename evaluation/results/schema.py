@@ -215,9 +215,12 @@ class SyntheticEffect(_Model):
     mean_synthetic_post: Num = None
     mean_gap: Num = None
     relative_change: Num = None
-    ci_low: Num = Field(default=None, description="conformal 95% interval of the relative change (Chernozhukov, "
-                        "Wuthrich and Zhu 2021)")
+    ci_low: Num = Field(default=None, description="conformal 95% interval of the mean gap, in the outcome's units "
+                        "(Chernozhukov, Wuthrich and Zhu 2021)")
     ci_high: Num = None
+    relative_ci_low: Num = Field(default=None, description="that interval as a relative change (the gap's bounds "
+                                 "over the mean synthetic value after go-live), on the scale of relative_change")
+    relative_ci_high: Num = None
 
 
 class SyntheticPlacebo(_Model):

@@ -334,8 +334,9 @@ def comparative_sentence(m: MeasureResult) -> str:
     if sc is not None and sc.effect is not None and sc.effect.relative_change is not None:
         rel = sc.effect.relative_change
         span = ""
-        if sc.effect.ci_low is not None and sc.effect.ci_high is not None:
-            lo, hi = sc.effect.ci_low * 100, sc.effect.ci_high * 100
+        # The relative interval, on the point estimate's scale (ci_low / ci_high are the gap's, in outcome units).
+        if sc.effect.relative_ci_low is not None and sc.effect.relative_ci_high is not None:
+            lo, hi = sc.effect.relative_ci_low * 100, sc.effect.relative_ci_high * 100
             span = (f" (95% interval {percent(lo)} {'below' if lo < 0 else 'above'} to {percent(hi)} "
                     f"{'below' if hi < 0 else 'above'})")
         parts.append(f"Against a blend of those providers matched on the years before go-live, the site was "

@@ -302,7 +302,15 @@ def test_synthetic_control_lancashire_finds_the_reduction(synthetic: dict):
     json.dumps(res)
     sc = res["synthetic_control"]
     assert _true_step(synthetic, "RW5") == 0.80
-    assert sc["effect"]["mean_gap"] < 0 and sc["effect"]["relative_change"] < 0
+    eff = sc["effect"]
+    assert eff["mean_gap"] < 0 and eff["relative_change"] < 0
+    # The relative interval is the gap's interval on the relative change's scale, so it holds the relative change
+    # as the gap's interval holds the gap (a gap interval printed as percent once said '0.3% below' for -15%).
+    assert eff["ci_low"] <= eff["mean_gap"] <= eff["ci_high"]
+    assert eff["relative_ci_low"] <= eff["relative_change"] <= eff["relative_ci_high"]
+    synth_mean = eff["mean_synthetic_post"]
+    assert eff["relative_ci_low"] == pytest.approx(eff["ci_low"] / synth_mean)
+    assert eff["relative_ci_high"] == pytest.approx(eff["ci_high"] / synth_mean)
     weights = np.array(list(sc["weights"].values()))
     assert (weights >= 0).all() and weights.sum() == pytest.approx(1.0, abs=1e-9)
     assert set(sc["weights"]) == set(synthetic["comparators"])
