@@ -136,6 +136,16 @@ def month_distances(months: np.ndarray) -> np.ndarray:
     return rounded.astype(np.int64) if np.array_equal(rounded, dist) else dist.astype(float)
 
 
+def _minus_reml(chol: np.ndarray, r: np.ndarray, resid: np.ndarray) -> float:
+    """Minus the restricted log-likelihood (up to a constant) from the Cholesky factor of V, the R of the QR of
+    the whitened design and the whitened GLS residuals: the one formula both searches' objectives use."""
+    return 0.5 * (
+        2.0 * float(np.sum(np.log(np.diag(chol))))
+        + 2.0 * float(np.sum(np.log(np.abs(np.diag(r)))))
+        + float(resid @ resid)
+    )
+
+
 def _reml_objective(
     theta: np.ndarray, x: np.ndarray, z: np.ndarray, d0: np.ndarray, dist: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -155,12 +165,7 @@ def _reml_objective(
     q, r = np.linalg.qr(xt)
     beta = np.linalg.solve(r, q.T @ zt)
     resid = zt - xt @ beta
-    obj = 0.5 * (
-        2.0 * float(np.sum(np.log(np.diag(chol))))
-        + 2.0 * float(np.sum(np.log(np.abs(np.diag(r)))))
-        + float(resid @ resid)
-    )
-    return obj, beta, chol
+    return _minus_reml(chol, r, resid), beta, chol
 
 
 def _reml_value(theta: np.ndarray, x: np.ndarray, z: np.ndarray, d0: np.ndarray, dist: np.ndarray) -> float:
@@ -195,11 +200,7 @@ def _reml_value_and_gradient(
     xt, zt = linv @ x, linv @ z
     q, r = np.linalg.qr(xt)
     resid = zt - q @ (q.T @ zt)
-    value = 0.5 * (
-        2.0 * float(np.sum(np.log(np.diag(chol))))
-        + 2.0 * float(np.sum(np.log(np.abs(np.diag(r)))))
-        + float(resid @ resid)
-    )
+    value = _minus_reml(chol, r, resid)
     a = linv.T @ q
     p_mat = linv.T @ linv - a @ a.T
     pz = linv.T @ resid
