@@ -1,7 +1,8 @@
 """The content-addressed cache on real notebook runs (#8), sharing the session build (tests/e2e/conftest.py):
 a second run executes nothing, changing one site's rows re-executes only that site's notebooks (and the
 cross-site one), a deleted output is rebuilt, ``force`` re-executes, and shards gathered give the same results
-files as the unsharded session run. Each test works on its own copy of the session build."""
+files (and each shard the same figures) as the unsharded session run. Each test works on its own copy of the
+session build."""
 
 from __future__ import annotations
 
@@ -71,15 +72,16 @@ def test_changing_one_sites_rows_reexecutes_only_that_site(built_results: Path, 
 
 def test_a_deleted_output_is_rebuilt_and_force_reexecutes(built_results: Path, tmp_path: Path):
     build = _copy(built_results, tmp_path)
-    (build / "results" / "lancashire" / "crisis_demand.json").unlink()
-    summary = run(sites=["lancashire"], domains=["crisis_demand"], build_dir=build, progress=False,
+    # Staff retention: the cheapest notebook (fewest charts), executed twice here.
+    (build / "results" / "lancashire" / "staff_retention.json").unlink()
+    summary = run(sites=["lancashire"], domains=["staff_retention"], build_dir=build, progress=False,
                   cross_site=False)
     assert [(o.site, o.cached) for o in summary.outcomes] == [("lancashire", False)]
-    assert (build / "results" / "lancashire" / "crisis_demand.json").read_bytes() == \
-        (built_results / "results" / "lancashire" / "crisis_demand.json").read_bytes()
-    stale = build / "figures" / "lancashire" / "crisis_demand" / "MEASURE_FROM_ANOTHER_SOURCE_its.png"
+    assert (build / "results" / "lancashire" / "staff_retention.json").read_bytes() == \
+        (built_results / "results" / "lancashire" / "staff_retention.json").read_bytes()
+    stale = build / "figures" / "lancashire" / "staff_retention" / "MEASURE_FROM_ANOTHER_SOURCE_its.png"
     stale.write_bytes(b"not this run's chart")
-    forced = run(sites=["lancashire"], domains=["crisis_demand"], build_dir=build, progress=False,
+    forced = run(sites=["lancashire"], domains=["staff_retention"], build_dir=build, progress=False,
                  cross_site=False, force=True)
     assert [o.cached for o in forced.outcomes] == [False]
     assert not stale.exists()  # an executed notebook's figures folder holds only this run's charts
@@ -87,8 +89,12 @@ def test_a_deleted_output_is_rebuilt_and_force_reexecutes(built_results: Path, t
 
 def test_shards_gathered_equal_the_unsharded_run(built_results: Path, tmp_path: Path):
     """Two shards (one notebook each), executed afresh into empty folders and gathered: the same results files,
-    byte for byte, as the unsharded session run; the gathered cross-site job pools exactly the shards' results."""
-    sites, domains = ["dorset", "lancashire"], ["crisis_demand"]
+    byte for byte, as the unsharded session run; the gathered cross-site job pools exactly the shards' results.
+
+    This is also the byte-identity check: results files and figure downloads do not depend on the build folder,
+    the time, the process or the other notebooks of the run, so each shard's results and figures (another
+    folder, process and run than the session build's) equal the session build's byte for byte."""
+    sites, domains = ["dorset", "lancashire"], ["staff_retention"]  # the cheapest notebooks
     data = built_results / "data" / "synthetic"
     shard_dirs = []
     for k in (1, 2):
@@ -96,12 +102,17 @@ def test_shards_gathered_equal_the_unsharded_run(built_results: Path, tmp_path: 
         summary = run(sites=sites, domains=domains, data_dir=str(data), build_dir=d, progress=False, shard=(k, 2))
         assert len(summary.outcomes) == 1 and not summary.failed and not summary.outcomes[0].cached
         assert not (d / "synthesis").exists()  # a shard never runs the cross-site notebook
+        written = sorted(p.relative_to(d) for p in d.rglob("*")
+                         if p.is_file() and p.relative_to(d).parts[0] in ("results", "figures"))
+        assert any(f.suffix == ".json" for f in written) and any(f.suffix == ".svg" for f in written)
+        for f in written:
+            assert (d / f).read_bytes() == (built_results / f).read_bytes(), f
         shard_dirs.append(d)
     merged = merge_shards(shard_dirs, tmp_path / "merged")
     assert not merged.failed
     assert {(o.site, o.domain) for o in merged.outcomes} == {*((s, d) for s in sites for d in domains),
                                                              ("all", "cross_site")}
     got = _results(tmp_path / "merged")
-    assert got == {k: v for k, v in _results(built_results, sites).items() if k.endswith("/crisis_demand.json")}
+    assert got == {k: v for k, v in _results(built_results, sites).items() if k.endswith("/staff_retention.json")}
     pooled = json.loads((tmp_path / "merged" / "synthesis" / "cross_site.json").read_text())
     assert sorted(pooled["sites"]) == sites

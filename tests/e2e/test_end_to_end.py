@@ -85,6 +85,24 @@ def test_headline_step_interval_covers_truth_in_at_least_10_of_12(built_results:
     assert covered >= 10, cases
 
 
+def test_primary_estimand_covers_the_demonstration_truth_for_most_headlines(built_results: Path):
+    """The 95% intervals of the 12 headlines' primary estimands (relative scale: percent for counts, percentage
+    points otherwise) contain truth.json's value in at least 10 of 12 (calibration itself is the simulation
+    study's job, not one seed's). Read from the session build's results files, which the notebooks wrote."""
+    truth = json.loads((built_results / "data" / "synthetic" / "truth.json").read_text())
+    covered, cases = 0, []
+    for r in read_results(built_results / "results"):
+        head = r.headline
+        assert head.primary is not None, f"{r.site}/{r.domain}: no primary estimand"
+        true = truth["effects"][r.site][head.measure_id]["primary_estimand"]
+        assert true["relative_scale"] == head.primary.relative_unit
+        rel = head.primary.relative
+        covered += rel.ci_low <= true["relative"] <= rel.ci_high
+        cases.append(f"{r.site}/{head.measure_id}: truth {true['relative']} CI {rel.ci_low}-{rel.ci_high}")
+    assert len(cases) == 12
+    assert covered >= 10, cases
+
+
 def test_executed_notebooks_are_in_build_not_in_templates(built_results: Path):
     executed = sorted(p.relative_to(built_results / "notebooks").as_posix()
                       for p in (built_results / "notebooks").glob("*/*.ipynb"))
@@ -268,8 +286,10 @@ def test_one_sites_corrupt_extract_stops_only_that_site(demo_data: Path, tmp_pat
     dorset[5] = ",".join(cells) + "\n"
     (data / "local_referrals_dorset.csv").write_text(header + "".join(dorset), encoding="utf-8")
     build = tmp_path / "build"
-    status = main(["run", "--domain", "referral_acceptance", "--domain", "crisis_demand", "--data-dir", str(data),
-                   "--build-dir", str(build), "--quiet"])
+    # Two sites and two domains show every behaviour (Dorset's other domain, another site's same domain) at a
+    # third of the whole build's cost.
+    status = main(["run", "--site", "dorset", "--site", "bradford", "--domain", "referral_acceptance",
+                   "--domain", "staff_retention", "--data-dir", str(data), "--build-dir", str(build), "--quiet"])
     assert status == 1
     err = capsys.readouterr().err
     outcomes = {(o["site"], o["domain"]): o for o in json.loads((build / "run_status.json").read_text())["outcomes"]}
@@ -278,13 +298,12 @@ def test_one_sites_corrupt_extract_stops_only_that_site(demo_data: Path, tmp_pat
     assert "local_referrals_dorset.csv" in outcomes[("dorset", "referral_acceptance")]["error"]
     assert "REFERRALS_ACCEPTED" in outcomes[("dorset", "referral_acceptance")]["error"]
     assert "FAILED dorset / referral_acceptance" in err
-    assert outcomes[("dorset", "crisis_demand")]["ok"]  # Dorset's other domain never read that file
+    assert outcomes[("dorset", "staff_retention")]["ok"]  # Dorset's other domain never read that file
     docs = tmp_path / "docs"
     shutil.copytree(ROOT / "docs", docs, ignore=shutil.ignore_patterns("_build", "_generated"))
     assemble(build_dir=build, docs_dir=docs, run=published_run(build))
     sites = docs / "_generated" / "sites"
-    for site in ("bradford", "cheshire_wirral", "lancashire"):
-        assert (sites / site / "referral_acceptance.ipynb").is_file()
+    assert (sites / "bradford" / "referral_acceptance.ipynb").is_file()
     assert not (sites / "dorset" / "referral_acceptance.ipynb").exists()
     page = (sites / "dorset" / "index.md").read_text(encoding="utf-8")
     assert "Analysis failed" in page and "evaluation run --site dorset --domain referral_acceptance" in page
@@ -352,17 +371,3 @@ def test_real_data_build_runs_every_site_and_builds_the_site(tmp_path: Path):
     assert "Synthetic demonstration data" not in overview
     quality = (tmp_path / "html" / "_generated" / "sites" / "lancashire" / "data_quality.html").read_text()
     assert "Row accounting" in quality and "2016-11" in quality  # RW5's incomplete MHS32 month is listed
-
-
-def test_two_builds_of_the_same_inputs_are_byte_identical(built_results: Path, tmp_path: Path):
-    """Results files and figure downloads do not depend on the build folder, the time, the process or the other
-    notebooks of the run: one notebook run afresh equals the session build's (another folder, process and run)."""
-    data = str(built_results / "data" / "synthetic")
-    summary = run(sites=["cheshire_wirral"], domains=["referral_acceptance"], data_dir=data,
-                  build_dir=tmp_path / "a", progress=False, cross_site=False)
-    assert not summary.failed and not summary.outcomes[0].cached
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
-                   if p.is_file() and p.parts[len((tmp_path / "a").parts)] in ("results", "figures"))
-    assert any(f.suffix == ".json" for f in files) and any(f.suffix == ".svg" for f in files)
-    for f in files:
-        assert (tmp_path / "a" / f).read_bytes() == (built_results / f).read_bytes(), f
