@@ -15,9 +15,19 @@ collapsed AS (
     FROM typed
     GROUP BY Person_ID, OrgIDProv, age_text, age_period_end, birth_text, birth_date
 ),
-versioned AS (
-    SELECT *, COUNT(*) OVER (PARTITION BY Person_ID, OrgIDProv) AS _versions
+-- How many different versions each person has: a grouped count joined back, not a window: DuckDB spills an
+-- aggregate and a join to disk, and the window held more in memory.
+-- A row with a blank key matches nothing and keeps 1; it is set aside for the blank key first anyway.
+versions AS (
+    SELECT Person_ID, OrgIDProv, COUNT(*) AS _versions
     FROM collapsed
+    GROUP BY Person_ID, OrgIDProv
+),
+versioned AS (
+    SELECT c.*, COALESCE(v._versions, 1) AS _versions
+    FROM collapsed AS c
+    LEFT JOIN versions AS v
+        ON v.Person_ID = c.Person_ID AND v.OrgIDProv = c.OrgIDProv
 )
 SELECT
     Person_ID,

@@ -1,33 +1,22 @@
 -- MHS101Referral: one row per referral (UniqServReqID). Identical rows are collapsed; a referral given two
 -- different ways is set aside. Age at referral: AgeServReferRecDate, else full years from the MPI date of
--- birth, else the MPI AgeRepPeriodEnd.
-WITH typed AS (
-    SELECT
-        NULLIF(TRIM(UniqServReqID), '') AS UniqServReqID,
-        NULLIF(TRIM(Person_ID), '') AS Person_ID,
-        UPPER(NULLIF(TRIM(OrgIDProv), '')) AS OrgIDProv,
-        NULLIF(TRIM(ReferralRequestReceivedDate), '') AS received_text,
-        TRY_CAST(NULLIF(TRIM(ReferralRequestReceivedDate), '') AS DATE) AS received,
-        NULLIF(TRIM(ReferRejectionDate), '') AS rejected_text,
-        TRY_CAST(NULLIF(TRIM(ReferRejectionDate), '') AS DATE) AS rejected_on,
-        NULLIF(TRIM(ReferRejectReason), '') AS reject_reason,
-        NULLIF(TRIM(ClinRespPriorityType), '') AS priority,
-        NULLIF(TRIM(AgeServReferRecDate), '') AS age_text,
-        TRY_CAST(NULLIF(TRIM(AgeServReferRecDate), '') AS INTEGER) AS age_at_referral
-    FROM mhs101referral_raw
-),
-collapsed AS (
-    SELECT UniqServReqID, Person_ID, OrgIDProv, received_text, received, rejected_text, rejected_on,
-           reject_reason, priority, age_text, age_at_referral, COUNT(*) AS _copies
-    FROM typed
-    GROUP BY UniqServReqID, Person_ID, OrgIDProv, received_text, received, rejected_text, rejected_on,
-             reject_reason, priority, age_text, age_at_referral
+-- birth, else the MPI AgeRepPeriodEnd. Reads referrals_collapsed (collapse_referrals.sql, the step before).
+--
+-- How many different versions each referral has: a grouped count joined back, not a window: DuckDB spills an
+-- aggregate and a join to disk, and the window held more in memory. A row with a blank UniqServReqID matches
+-- nothing and keeps 1; it is set aside for the blank key first anyway.
+WITH versions AS (
+    SELECT UniqServReqID, COUNT(*) AS _versions
+    FROM referrals_collapsed
+    GROUP BY UniqServReqID
 ),
 versioned AS (
-    SELECT *,
-           COUNT(*) OVER (PARTITION BY UniqServReqID) AS _versions,
-           (YEAR(received) - 1900) * 12 + MONTH(received) - 3 AS month_id
-    FROM collapsed
+    SELECT c.*,
+           COALESCE(v._versions, 1) AS _versions,
+           (YEAR(c.received) - 1900) * 12 + MONTH(c.received) - 3 AS month_id
+    FROM referrals_collapsed AS c
+    LEFT JOIN versions AS v
+        ON v.UniqServReqID = c.UniqServReqID
 )
 SELECT
     r.UniqServReqID,

@@ -40,15 +40,18 @@ class Code(_Strict):
     last_month: int = OPEN_LAST_MONTH
 
 
+class View(_Strict):
+    name: str = Field(pattern=r"^[a-z_]+$")
+    sql: str
+
+
 class CheckedTable(_Strict):
     name: str = Field(pattern=r"^[a-z_]+$")
     table: str
     sql: str
-
-
-class View(_Strict):
-    name: str = Field(pattern=r"^[a-z_]+$")
-    sql: str
+    #: Intermediate tables computed (and kept on disk) before the check, in order: one heavy step per query lets
+    #: DuckDB spill each to disk, where one query holding them all ran out of memory at 50 million referrals.
+    steps: list[View] = []
 
 
 class RecordMeasure(_Strict):
@@ -91,7 +94,7 @@ def load_definitions(directory: Path | str | None = None, registry: Registry | N
         raise RegistryError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
     known = {m.id for m in (registry or default_registry()).measures}
     texts: dict[str, str] = {}
-    for item in [*defs.tables, *defs.views, *defs.measures]:
+    for item in [*defs.tables, *(step for t in defs.tables for step in t.steps), *defs.views, *defs.measures]:
         sql_path = directory / item.sql
         if not sql_path.is_file():
             raise RegistryError(f"{path}: SQL file {item.sql} not found in {directory}")

@@ -23,6 +23,26 @@ from evaluation.sources.common import SourceError
 #: Engine names accepted by :func:`make_engine` (and ``EVALUATION_RECORDS_ENGINE``).
 ENGINES = ("duckdb", "spark")
 SOURCE_DIALECT = "duckdb"
+#: DuckDB's smallest default memory limit (``EVALUATION_DUCKDB_MEMORY`` overrides the default). Beyond the limit
+#: intermediate tables spill to disk. 512MB keeps the whole process (Python, pandas and DuckDB) near 0.7 GB on a
+#: 10-million-referral extract of 1 GB (benchmarks/records.py); a fixed 1GB gave 1.15 GB, more than the extract.
+DUCKDB_MEMORY = "512MB"
+#: The default limit grows with the extract: this share of its size on disk, when that is more than 512MB. The
+#: hash tables of the checks grow with the number of distinct referrals, and at 50 million referrals (5 GB of
+#: CSV) 512MB ran out of memory in the referral check; a quarter of the extract still keeps the process well
+#: under the extract's size.
+DUCKDB_MEMORY_SHARE = 0.25
+_MB = 2**20
+
+
+def default_duckdb_memory(extract_bytes: int = 0) -> str:
+    """The memory limit DuckDB gets unless ``EVALUATION_DUCKDB_MEMORY`` is set: 512MB, or a quarter of the
+    extract's size when that is more (see :data:`DUCKDB_MEMORY_SHARE`)."""
+    chosen = os.environ.get("EVALUATION_DUCKDB_MEMORY", "").strip()
+    if chosen:
+        return chosen
+    scaled = int(extract_bytes * DUCKDB_MEMORY_SHARE) // _MB
+    return f"{scaled}MB" if scaled > 512 else DUCKDB_MEMORY
 
 
 class Engine(Protocol):
@@ -63,10 +83,11 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, memory_limit: str = "1GB", threads: int | None = None) -> None:
+    def __init__(self, memory_limit: str = DUCKDB_MEMORY, threads: int | None = None) -> None:
         import duckdb
 
         self._duckdb = duckdb
+        self.memory_limit = memory_limit
         self._tmp = tempfile.TemporaryDirectory(prefix="evaluation-records-")
         self.con = duckdb.connect(str(Path(self._tmp.name) / "records.duckdb"))
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -83,7 +104,14 @@ class DuckDBEngine:
         try:
             self.con.execute(sql)
         except self._duckdb.Error as exc:
-            raise SourceError(label, f"cannot be read: {str(exc).splitlines()[0]}") from None
+            raise self._error(label, exc) from None
+
+    def _error(self, label: str, exc: Exception) -> SourceError:
+        first = str(exc).splitlines()[0]
+        if isinstance(exc, self._duckdb.OutOfMemoryException):
+            return SourceError(label, f"ran out of memory: {first}",
+                               expected=f"a larger EVALUATION_DUCKDB_MEMORY than {self.memory_limit} (e.g. 2GB)")
+        return SourceError(label, f"cannot be read: {first}")
 
     def register_file(self, name: str, path: Path, fmt: str) -> None:
         where = str(path / "*.parquet") if path.is_dir() else str(path)
@@ -111,7 +139,7 @@ class DuckDBEngine:
         try:
             return self.con.execute(sql).fetchdf()
         except self._duckdb.Error as exc:
-            raise SourceError("record-level extract", f"cannot be read: {str(exc).splitlines()[0]}") from None
+            raise self._error("record-level extract", exc) from None
 
     def close(self) -> None:
         self.con.close()
@@ -171,11 +199,12 @@ class SparkEngine:
             self.spark.catalog.dropTempView(name)
 
 
-def make_engine(name: str | None = None) -> Engine:
-    """The engine called ``name`` (default: ``EVALUATION_RECORDS_ENGINE``, else DuckDB)."""
+def make_engine(name: str | None = None, extract_bytes: int = 0) -> Engine:
+    """The engine called ``name`` (default: ``EVALUATION_RECORDS_ENGINE``, else DuckDB), sized for an extract of
+    ``extract_bytes`` on disk (DuckDB's memory limit, :func:`default_duckdb_memory`)."""
     name = (name or os.environ.get("EVALUATION_RECORDS_ENGINE") or "duckdb").lower()
     if name == "duckdb":
-        return DuckDBEngine(memory_limit=os.environ.get("EVALUATION_DUCKDB_MEMORY", "1GB"))
+        return DuckDBEngine(memory_limit=default_duckdb_memory(extract_bytes))
     if name == "spark":
         return SparkEngine()
     raise SourceError("EVALUATION_RECORDS_ENGINE", f"unknown engine {name!r}", expected=" or ".join(ENGINES))

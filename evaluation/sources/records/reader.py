@@ -148,7 +148,8 @@ def read_records(
     tables = {t.spec.name: t for t in open_tables(folder, registry)}
     _check_structure(tables)
     own = not hasattr(engine, "fetch")
-    eng: Engine = make_engine(engine) if own else engine  # type: ignore[arg-type]
+    size = sum(_bytes_on_disk(t.path) for t in tables.values())
+    eng: Engine = make_engine(engine, extract_bytes=size) if own else engine  # type: ignore[arg-type]
     try:
         eng.register_frame("validcodes", _code_frame(defs))
         eng.register_frame("facts", _facts_frame(defs))
@@ -163,6 +164,8 @@ def read_records(
             eng.view(raw, _raw_sql(table, f"{spec_name.lower()}_src"))
         reports: dict[str, ReadReport] = {}
         for checked in defs.tables:
+            for step in checked.steps:
+                eng.materialize(step.name, defs.sql(step.sql))
             eng.materialize(f"{checked.name}_checked", defs.sql(checked.sql))
             eng.view(checked.name, f"SELECT * FROM {checked.name}_checked WHERE _reason IS NULL")  # noqa: S608
             if checked.table in tables:
@@ -189,6 +192,13 @@ def read_records(
         else:
             out.append(ReadResult(empty_panel(), report))
     return out
+
+
+def _bytes_on_disk(path: Path) -> int:
+    """A table's size: its file, or the files of its Parquet folder."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
 
 
 def _persons_columns(registry: Registry) -> list[str]:
