@@ -119,13 +119,13 @@ def _rmspe_ratio(post: float, pre: float, scale: float) -> float:
     return post / max(pre, 1e-12 * max(scale, 1.0))
 
 
-
 def _relative_bound(conformal: dict | None, key: str, mean_synth: float) -> float | None:
     """A bound of the gap's interval as a relative change (gap / synthetic mean); None without an interval or
     when the synthetic mean is not positive (a ratio to it would flip or be undefined)."""
     if conformal is None or conformal.get(key) is None or not mean_synth > 0:
         return None
     return float(conformal[key]) / mean_synth
+
 
 def synthetic_control(
     df: pd.DataFrame,
