@@ -10,43 +10,42 @@ WITH crisis AS (
         AND r.month_id BETWEEN t.first_month AND t.last_month
 ),
 seen AS (
-    SELECT DISTINCT c.UniqServReqID
-    FROM crisis AS c
-    JOIN contacts AS k ON k.UniqServReqID = c.UniqServReqID AND k.month_id = c.month_id
+    -- (referral, month) pairs with an attended face-to-face contact that month. Each relation here is used
+    -- once: Spark recomputes a CTE at every use, so the counts below are made in one pass and unpivoted.
+    SELECT DISTINCT k.UniqServReqID, k.month_id
+    FROM contacts AS k
     JOIN validcodes AS a
         ON a.field = 'AttendOrDNACode' AND a.list = 'attended' AND a.value = k.attend
     JOIN validcodes AS m
         ON m.field = 'ConsMechanismMH' AND m.list = 'face_to_face' AND m.value = k.mechanism
         AND k.month_id BETWEEN m.first_month AND m.last_month
 ),
-classed AS (
+counted AS (
     SELECT
         c.OrgIDProv,
         c.period,
-        c.UniqServReqID,
         p.list AS priority_list,
-        CASE WHEN z.UniqServReqID IS NULL THEN 0 ELSE 1 END AS seen_face_to_face
+        COUNT(DISTINCT c.UniqServReqID) AS referred,
+        COUNT(DISTINCT CASE WHEN z.UniqServReqID IS NOT NULL THEN c.UniqServReqID END) AS seen_face_to_face
     FROM crisis AS c
     JOIN validcodes AS p
         ON p.field = 'ClinRespPriorityType' AND p.list IN ('emergency', 'urgent') AND p.value = c.priority
         AND c.month_id BETWEEN p.first_month AND p.last_month
-    LEFT JOIN seen AS z ON z.UniqServReqID = c.UniqServReqID
+    LEFT JOIN seen AS z ON z.UniqServReqID = c.UniqServReqID AND z.month_id = c.month_id
+    GROUP BY c.OrgIDProv, c.period, p.list
 )
+-- One row per measure: CCR70/71 for every month with crisis referrals, CCR72/73 where some were seen.
 SELECT
-    OrgIDProv AS org_code,
-    period,
-    CASE WHEN priority_list = 'emergency' THEN 'CCR70' ELSE 'CCR71' END AS measure_id,
-    COUNT(DISTINCT UniqServReqID) AS numerator,
+    c.OrgIDProv AS org_code,
+    c.period,
+    CASE
+        WHEN k.kind = 'referred' AND c.priority_list = 'emergency' THEN 'CCR70'
+        WHEN k.kind = 'referred' THEN 'CCR71'
+        WHEN c.priority_list = 'emergency' THEN 'CCR72'
+        ELSE 'CCR73'
+    END AS measure_id,
+    CASE WHEN k.kind = 'referred' THEN c.referred ELSE c.seen_face_to_face END AS numerator,
     CAST(NULL AS BIGINT) AS denominator
-FROM classed
-GROUP BY OrgIDProv, period, priority_list
-UNION ALL
-SELECT
-    OrgIDProv AS org_code,
-    period,
-    CASE WHEN priority_list = 'emergency' THEN 'CCR72' ELSE 'CCR73' END AS measure_id,
-    COUNT(DISTINCT UniqServReqID) AS numerator,
-    CAST(NULL AS BIGINT) AS denominator
-FROM classed
-WHERE seen_face_to_face = 1
-GROUP BY OrgIDProv, period, priority_list
+FROM counted AS c
+CROSS JOIN (VALUES ('referred'), ('seen')) AS k(kind)
+WHERE k.kind = 'referred' OR c.seen_face_to_face > 0

@@ -18,6 +18,9 @@ site and checks on each:
   the light and the dark colour scheme (the theme follows the reader's OS setting and has a switcher), at a
   laptop width and a phone width (where tables and outputs scroll sideways).
 
+Pages are shared between two browsers (``--drivers``), each with its own profile, so both cores work; the
+results do not depend on which browser checked a page (each page is checked as a first visit).
+
 Prints one summary line per page, the failures under it, and finally ``N passed, M failed``; exits 1 when a page
 fails. Nothing is downloaded: the driver and browser are the system ones and Selenium Manager is disabled.
 """
@@ -35,7 +38,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +75,9 @@ SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}  # assets and theme
 SCREENSHOT_PAGE = "_generated/sites/lancashire/crisis_demand.html"
 SCREENSHOT_WIDTHS = (1280, 390)  # a laptop and a phone
 MAX_SCREENSHOT_HEIGHT = 16000  # Chromium's texture limit; longer pages are cut there
+#: Browsers checking pages side by side. Each page's checks are CPU work in its own Chromium, so two browsers
+#: use both cores of a CI machine; more than the cores only adds switching.
+DRIVERS = max(1, min(2, os.cpu_count() or 1))
 
 
 # ----------------------------------------------------------------------------------------------- results
@@ -466,6 +474,42 @@ def screenshot_pages(pages: list[str]) -> list[str]:
     return chosen
 
 
+def _check_pages(
+    base: str,
+    pages: list[str],
+    axe_source: str,
+    modes: tuple[str, ...],
+    viewports: tuple[tuple[int, int], ...],
+    drivers: int,
+) -> tuple[list[PageResult], dict[str, _Visit]]:
+    """Visit ``pages`` with ``drivers`` Chromium instances side by side (each its own profile and process),
+    each taking the next unchecked page; return the results in page order and what each visit saw."""
+    todo = deque(pages)  # popleft is atomic: two threads never take the same page
+    done: dict[str, tuple[PageResult, _Visit | None]] = {}
+
+    def work() -> None:
+        with chromium() as driver:
+            while True:
+                try:
+                    page = todo.popleft()
+                except IndexError:
+                    return
+                try:
+                    done[page] = _visit(driver, base, page, axe_source, modes, viewports)
+                except Exception as exc:  # one broken page must not hide the others
+                    done[page] = (PageResult(page, error=f"{type(exc).__name__}: {exc}".splitlines()[0]), None)
+
+    with ThreadPoolExecutor(max_workers=drivers, thread_name_prefix="chromium") as pool:
+        for future in [pool.submit(work) for _ in range(max(1, drivers))]:
+            future.result()  # a driver that could not start is an error, not a silently skipped half
+    missing = [p for p in pages if p not in done]
+    if missing:
+        raise RuntimeError(f"{len(missing)} page(s) were never checked, e.g. {missing[0]}")
+    results = [done[p][0] for p in pages]
+    seen = {p: visit for p in pages if (visit := done[p][1]) is not None}
+    return results, seen
+
+
 def check_site(
     site: Path,
     axe_js: Path,
@@ -474,30 +518,25 @@ def check_site(
     modes: tuple[str, ...] = MODES,
     viewports: tuple[tuple[int, int], ...] = VIEWPORTS,
     log: Any = print,
+    drivers: int = DRIVERS,
 ) -> list[PageResult]:
-    """Check every page of ``site``; return one result per page (screenshots saved when a folder is given)."""
+    """Check every page of ``site`` with ``drivers`` browsers side by side; return one result per page, in
+    page order (screenshots saved when a folder is given)."""
     site = Path(site)
     axe_source = Path(axe_js).read_text(encoding="utf-8")
     pages = find_pages(site, skip)
     if not pages:
         raise FileNotFoundError(f"no HTML pages under {site}")
-    results: list[PageResult] = []
-    seen: dict[str, _Visit] = {}
-    with serve(site) as base, chromium() as driver:
-        for page in pages:
-            try:
-                result, visit = _visit(driver, base, page, axe_source, modes, viewports)
-                seen[page] = visit
-            except Exception as exc:  # one broken page must not hide the others
-                result = PageResult(page, error=f"{type(exc).__name__}: {exc}".splitlines()[0])
-            results.append(result)
+    with serve(site) as base:
+        results, seen = _check_pages(base, pages, axe_source, modes, viewports, drivers)
         for result in results:
             if result.page in seen:
                 _resolve_links(site, base, result, seen[result.page], seen)
         if screenshots is not None:
-            for page in screenshot_pages(pages):
-                for width in SCREENSHOT_WIDTHS:
-                    log(f"screenshot: {screenshot(driver, base, page, Path(screenshots), width)}")
+            with chromium() as driver:
+                for page in screenshot_pages(pages):
+                    for width in SCREENSHOT_WIDTHS:
+                        log(f"screenshot: {screenshot(driver, base, page, Path(screenshots), width)}")
     return results
 
 
@@ -545,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(f"{w}x{h}" for w, h in VIEWPORTS),
         help="window sizes for axe, WIDTHxHEIGHT,... (default: %(default)s)",
     )
+    ap.add_argument("--drivers", type=int, default=DRIVERS,
+                    help="browsers checking pages side by side (default: %(default)s)")
     ap.add_argument("--json", type=Path, help="also write the full results as JSON here")
     ap.add_argument("--no-warnings", action="store_true", help="do not print minor/moderate axe findings")
     args = ap.parse_args(argv)
@@ -553,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     axe_js = args.axe or ensure_axe()
     modes = parse_list(args.modes)
     viewports = parse_viewports(args.viewports)
-    results = check_site(args.site, axe_js, args.screenshots, tuple(args.skip), modes, viewports)
+    results = check_site(args.site, axe_js, args.screenshots, tuple(args.skip), modes, viewports,
+                         drivers=args.drivers)
     report(results, warnings=not args.no_warnings)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
