@@ -439,27 +439,24 @@ def _resolve_links(site: Path, base: str, result: PageResult, visit: _Visit, see
 
 
 def screenshot(driver: WebDriver, base: str, page: str, out: Path, width: int = WINDOW[0]) -> Path:
-    """A full-page PNG of ``page`` at ``width`` (the viewport stretched to the document height)."""
-    import base64
-
+    """A full-page PNG of ``page`` at ``width``: the window is made as tall as the document and the viewport
+    photographed as it is laid out. (Capturing beyond the viewport instead, by CDP's device-metrics override or
+    ``captureBeyondViewport``, drew the overview page shifted to the left, cut off, while the page itself was
+    laid out correctly at every window height tried.)"""
     driver.set_window_size(width, WINDOW[1])
     driver.get(base + page)
     time.sleep(0.3)
     height = int(driver.execute_script(
         "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
     ))
-    height = min(height, MAX_SCREENSHOT_HEIGHT)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600,
-    })
-    try:
-        time.sleep(0.3)
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-    finally:
-        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    frame = int(driver.execute_script("return window.outerHeight - window.innerHeight"))
+    driver.set_window_size(width, min(height, MAX_SCREENSHOT_HEIGHT) + frame)
+    time.sleep(0.6)  # the theme re-lays out after a resize
+    png = driver.get_screenshot_as_png()
+    driver.set_window_size(*WINDOW)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (page.replace("/", "__").removesuffix(".html") + f"_{width}px.png")
-    path.write_bytes(base64.b64decode(shot["data"]))
+    path.write_bytes(png)
     return path
 
 
