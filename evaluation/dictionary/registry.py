@@ -304,13 +304,22 @@ def _unique(what: str, values: list[str]) -> None:
         seen.add(v)
 
 
+#: libyaml's parser where PyYAML has it (its wheels do): the same safe constructor as ``yaml.safe_load``, so the
+#: same values, parsed about ten times faster, which every process that loads the dictionary pays.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> object:
+    """``yaml.safe_load`` with libyaml's parser when available (:data:`_SAFE_LOADER`)."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, C or Python
+
+
 def read_yaml(path: Path) -> dict:
     """A data dictionary YAML file as a mapping (safe-loaded); :class:`RegistryError` naming the file."""
     if not path.is_file():
         raise RegistryError(f"{path}: file not found")
     try:
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RegistryError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

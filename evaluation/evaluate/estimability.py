@@ -106,13 +106,17 @@ def estimability(registry: Registry, panel: pd.DataFrame, *, sites: list[str] | 
         when = _go_live(site, intervention)
         if when is None:
             continue
+        # The site's rows once, not the whole panel filtered again for each measure (the real folder's panel
+        # holds every provider in England).
+        site_panel = panel[panel["org_code"] == site.ods_code]
         for domain_id in domains or registry.domain_ids:
             ids = [m.id for m in registry.measures_for(domain_id)]
+            # Every provider's rows: a level shift is judged against the national movement.
             shifts = (baseline_shifts(panel[panel["measure_id"].isin(ids)], site.ods_code, ids, pd.Timestamp(when),
                                       registry=registry) if baseline_after_shift else {})
             for m in registry.measures_for(domain_id):
                 shift = shifts.get(m.id) if m.period_type == "month" else None
-                out.append(measure_estimability(registry, panel, site, m.id, when, keep_outliers=keep_outliers,
+                out.append(measure_estimability(registry, site_panel, site, m.id, when, keep_outliers=keep_outliers,
                                                 shift=shift))
     return out
 

@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evaluation.dictionary.registry import DICTIONARY_DIR
+from evaluation.dictionary.registry import DICTIONARY_DIR, safe_load
 from evaluation.panel.frame import PANEL_KEY
 from evaluation.sources.common import SourceError, add_flag
 
@@ -81,7 +81,7 @@ def load_organisations(path: Path | str | None = None) -> Organisations:
     if not path.is_file():
         raise SourceError(path, "organisation succession file not found")
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise SourceError(path, f"not valid YAML ({' '.join(str(exc).split())})") from None
     try:
