@@ -496,8 +496,9 @@ def _check_pages(
                 except Exception as exc:  # one broken page must not hide the others
                     done[page] = (PageResult(page, error=f"{type(exc).__name__}: {exc}".splitlines()[0]), None)
 
-    with ThreadPoolExecutor(max_workers=drivers, thread_name_prefix="chromium") as pool:
-        for future in [pool.submit(work) for _ in range(max(1, drivers))]:
+    browsers = max(1, drivers)
+    with ThreadPoolExecutor(max_workers=browsers, thread_name_prefix="chromium") as pool:
+        for future in [pool.submit(work) for _ in range(browsers)]:
             future.result()  # a driver that could not start is an error, not a silently skipped half
     missing = [p for p in pages if p not in done]
     if missing:

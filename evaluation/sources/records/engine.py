@@ -26,7 +26,8 @@ SOURCE_DIALECT = "duckdb"
 #: DuckDB's smallest default memory limit (``EVALUATION_DUCKDB_MEMORY`` overrides the default). Beyond the limit
 #: intermediate tables spill to disk. 512MB keeps the whole process (Python, pandas and DuckDB) near 0.7 GB on a
 #: 10-million-referral extract of 1 GB (benchmarks/records.py); a fixed 1GB gave 1.15 GB, more than the extract.
-DUCKDB_MEMORY = "512MB"
+DUCKDB_MEMORY_MB = 512
+DUCKDB_MEMORY = f"{DUCKDB_MEMORY_MB}MB"
 #: The default limit grows with the extract: this share of its size on disk, when that is more than 512MB. The
 #: hash tables of the checks grow with the number of distinct referrals, and at 50 million referrals (5 GB of
 #: CSV) 512MB ran out of memory in the referral check; a quarter of the extract still keeps the process well
@@ -42,7 +43,7 @@ def default_duckdb_memory(extract_bytes: int = 0) -> str:
     if chosen:
         return chosen
     scaled = int(extract_bytes * DUCKDB_MEMORY_SHARE) // _MB
-    return f"{scaled}MB" if scaled > 512 else DUCKDB_MEMORY
+    return f"{scaled}MB" if scaled > DUCKDB_MEMORY_MB else DUCKDB_MEMORY
 
 
 class Engine(Protocol):
