@@ -325,7 +325,11 @@ def coarsen_svg(text: str, decimals: int = SVG_DECIMALS) -> str:
         out = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
         return "0" if out in ("-0", "") else out
 
-    return _SVG_FLOAT.sub(short, text)
+    # The prolog (``<?xml version="1.0" ...?>`` and the DOCTYPE) is not drawing: version "1.0" rounded to "1"
+    # is not XML, and a browser then shows an error instead of the chart.
+    start = text.find("<svg")
+    prolog, body = (text[:start], text[start:]) if start >= 0 else ("", text)
+    return prolog + _SVG_FLOAT.sub(short, body)
 
 
 def render_png(fig: plt.Figure) -> bytes:
@@ -334,7 +338,18 @@ def render_png(fig: plt.Figure) -> bytes:
     the page (:class:`evaluation.publish.chart_output.Chart`)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
+    freeze_layout(fig)
     return buf.getvalue()
+
+
+def freeze_layout(fig: plt.Figure) -> None:
+    """Keep the positions the last draw laid out and stop laying the figure out again.
+
+    With a layout engine, every save draws the figure twice (once to lay it out, once to render it); a figure
+    already rendered, saved again as SVG, needs only the second. The PNG and the SVG then share one layout.
+    """
+    with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)  # None under these settings: no engine, so savefig does no layout pass
 
 
 def save_figure(fig: plt.Figure, stem: Path | str, png_bytes: bytes | None = None) -> list[Path]:

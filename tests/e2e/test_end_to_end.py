@@ -15,6 +15,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -246,6 +247,12 @@ def test_results_csvs_and_every_figure_are_offered_as_downloads(built_results: P
             if fig.suffix in (".png", ".svg"):
                 assert f"/{fig.name}\"" in page, f"{s}: no download link for {fig.name}"
                 assert downloads[fig.name].is_file()
+    # Every SVG offered is a well-formed SVG document a browser will draw.
+    svgs = sorted((built_site / "_downloads").rglob("*.svg"))
+    assert svgs
+    for svg in svgs:
+        root = ElementTree.parse(svg).getroot()  # noqa: S314 - files this build wrote
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", svg.name
 
 
 # --- failures ------------------------------------------------------------------------------------------------

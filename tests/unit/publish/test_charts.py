@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
@@ -60,6 +62,22 @@ def test_diagnostics_chart_files_are_reproducible(tmp_path) -> None:
     assert [p.suffix for p in first] == [".png", ".svg"]
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_saved_svg_is_well_formed_xml_with_its_declaration_intact(tmp_path) -> None:
+    """Rounding the coordinates must not touch the XML declaration: version "1.0" rounded to "1" is not XML,
+    and a browser shows an error page instead of the chart."""
+    files = charts.save_figure(charts.diagnostics_chart(_fit().diagnostics(), title="t"), tmp_path / "diag")
+    text = files[1].read_text(encoding="utf-8")
+    assert text.startswith('<?xml version="1.0" encoding="utf-8"')
+    root = ElementTree.fromstring(text.encode("utf-8"))  # noqa: S314 - a file this test just wrote
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_coarsen_svg_rounds_the_drawing_and_leaves_the_prolog():
+    text = '<?xml version="1.0"?>\n<!DOCTYPE svg>\n<svg version="1.1"><path d="M 10.123456 -0.0001 L 3.5 2"/></svg>'
+    assert charts.coarsen_svg(text) == ('<?xml version="1.0"?>\n<!DOCTYPE svg>\n'
+                                        '<svg version="1.1"><path d="M 10.12 0 L 3.5 2"/></svg>')
 
 
 def test_diagnostics_chart_leaves_off_hidden_residuals() -> None:
