@@ -43,8 +43,16 @@ def _patterns(words: tuple[str, ...], adjectives: tuple[str, ...], estimates: tu
     return sample, counted, approx, before
 
 
+#: What every count pattern needs somewhere in the text: a digit then white space (a counted noun), or one of
+#: ``= : ~ ≈`` (a sample size, an approximate count). Most strings a build publishes (flags, codes, dates) have
+#: neither, and skipping them is most of the checker's time; it never skips a text a pattern would match.
+_MAY_HOLD_A_COUNT = re.compile(r"\d\s|[=:~\u2248]")
+
+
 def text_counts(text: str, rules: DisclosureRules | None = None) -> Iterator[tuple[str, str]]:
     """Each count in free text that breaks the rule, as (the words around it, the problem)."""
+    if not _MAY_HOLD_A_COUNT.search(text):
+        return
     rules = rules or default_rules()
     sample, counted, approx, before = _patterns(tuple(rules.count_text_words), tuple(rules.count_text_adjectives),
                                                 tuple(rules.count_text_estimate_words))
@@ -71,8 +79,28 @@ def check_text(text: str, page: str, where: str, rules: DisclosureRules | None =
     return [Violation(page, where, context, problem) for context, problem in text_counts(text, rules)]
 
 
+#: A picture embedded as base64 in a string (``<img src="data:image/png;base64,...">``): letters and digits with no
+#: spaces, which hold no sentence; reading them as text was most of a build's disclosure check (38 MB a build).
+_DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
+
+
+def _is_picture_output(key: str) -> bool:
+    """A notebook output's MIME type whose value is a base64-encoded picture (PNG, JPEG, GIF, PDF), not text.
+    SVG is text and is read."""
+    kind = key.lower()
+    return (kind.startswith("image/") and kind != "image/svg+xml") or kind == "application/pdf"
+
+
+def _without_pictures(text: str) -> str:
+    return _DATA_URI.sub(" ", text) if "base64," in text else text
+
+
 def check_json(path: Path, page: str, rules: DisclosureRules | None = None) -> list[Violation]:
-    """Counts in a JSON file (or a notebook): values of count keys, and free-text counts in every string."""
+    """Counts in a JSON file (or a notebook): values of count keys, and free-text counts in every string.
+
+    Pictures are not text and are not read: a notebook output's base64 PNG (or JPEG, GIF, PDF), and the
+    ``data:`` URI of an image inside an HTML string. What a chart draws is checked where it is drawn
+    (:mod:`evaluation.publish.chart_data`, and the chart recovery test)."""
     rules = rules or default_rules()
     try:
         doc = json.loads(path.read_text(encoding="utf-8", errors="replace"))
@@ -93,13 +121,13 @@ def check_json(path: Path, page: str, rules: DisclosureRules | None = None) -> l
                     problem = check_value(str(v), rules)
                     if problem:
                         found.append(Violation(page, here, str(v), problem))
-                else:
+                elif not _is_picture_output(str(k)):
                     walk(v, here)
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 walk(v, f"{where}[{i}]")
         elif isinstance(node, str):
-            found.extend(check_text(node, page, where or "(top level)", rules))
+            found.extend(check_text(_without_pictures(node), page, where or "(top level)", rules))
 
     walk(doc, "")
     return found
