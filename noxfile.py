@@ -15,7 +15,7 @@
     nox -s validate    validation of the methods by simulation (refreshes docs/method_validation_results.md)
     nox -s bench       benchmarks that print their figures
     nox -s spark       record-level measures: DuckDB and Spark give identical results (installs pyspark and Java)
-    nox -s lock        regenerate requirements.lock from pyproject.toml
+    nox -s lock        regenerate requirements.lock and requirements-lab.lock from pyproject.toml
 
 Every session installs the locked dependencies itself (uv when available, else pip), so a fresh clone needs
 only Python 3.11+ and ``pip install nox``.
@@ -29,7 +29,13 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
+#: What every session but ``lab`` installs: the package's dependencies and the development tools.
 LOCK = "requirements.lock"
+#: The same pins plus JupyterLab and nbconvert (the ``lab`` extra), for ``nox -s lab``. Kept out of the other
+#: sessions: JupyterLab brings jsonschema's format checkers, whose grammar library (rfc3987-syntax, lark) took
+#: about 2 s at start-up in every process that imports nbformat: each notebook kernel, each runner worker and
+#: each Sphinx build.
+LAB_LOCK = "requirements-lab.lock"
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
 #: Supplementary published files (workforce, population, 4-week waits) read together with REAL_DATA.
 REAL_EXTRA = REAL_DATA.parent / "real-extra"
@@ -48,11 +54,11 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.error_on_missing_interpreters = False
 
 
-def _install(session: nox.Session) -> None:
+def _install(session: nox.Session, lock: str = LOCK) -> None:
     # Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every kernel
     # would otherwise compile pandas, statsmodels and matplotlib from source again. pip compiles by default.
     compile_flag = ["--compile-bytecode"] if session.venv_backend == "uv" else []
-    session.install(*compile_flag, "-r", LOCK)
+    session.install(*compile_flag, "-r", lock)
     session.install("--no-deps", "-e", ".")
 
 
@@ -129,7 +135,7 @@ def run(session: nox.Session) -> None:
 @nox.session
 def lab(session: nox.Session) -> None:
     """JupyterLab on notebooks/ with the project's kernel; notebooks write to the repository's build/."""
-    _install(session)  # jupyterlab (the lab extra) is in the lock file
+    _install(session, LAB_LOCK)  # the build's pins plus jupyterlab (the lab extra)
     # The kernel the notebooks name ("python3") is this environment's own Python.
     session.run("python", "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                 "--display-name", "Python 3 (evaluation)")
@@ -192,10 +198,13 @@ def realdata(session: nox.Session) -> None:
 
 @nox.session(venv_backend="uv|virtualenv")
 def lock(session: nox.Session) -> None:
-    """Regenerate requirements.lock (universal, Python 3.11+) from pyproject.toml."""
+    """Regenerate the lock files (universal, Python 3.11+) from pyproject.toml: the lab lock first, then the
+    build's lock constrained by it, so a package both hold has one version in both."""
     session.install("uv")
-    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--extra", "lab", "--universal",
-                "--python-version", "3.11", "-o", LOCK)
+    common = ["--universal", "--python-version", "3.11"]
+    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--extra", "lab", *common,
+                "-o", LAB_LOCK)
+    session.run("uv", "pip", "compile", "pyproject.toml", "--extra", "dev", *common, "-c", LAB_LOCK, "-o", LOCK)
 
 
 @nox.session

@@ -37,10 +37,27 @@ def test_environment_yml_pins_match_pyproject_pins():
             assert dep.endswith("=" + pins[_name(dep)]), dep
 
 
-def test_lock_file_pins_every_dependency():
-    lock = (ROOT / "requirements.lock").read_text()
-    locked = {_name(line) for line in lock.splitlines() if line and not line.startswith((" ", "#"))}
+def _pins(name: str) -> dict[str, str]:
+    """package -> version of a lock file (a package pinned for several platforms keeps one version here)."""
+    lines = (ROOT / name).read_text().splitlines()
+    pinned = [line for line in lines if line and not line.startswith((" ", "#"))]
+    return {_name(line): line.split("==")[1].split(" ")[0] for line in pinned}
+
+
+def test_lock_files_pin_every_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
+    build, lab = _pins("requirements.lock"), _pins("requirements-lab.lock")
+    for dep in project["dependencies"] + extras["dev"]:
+        assert _name(dep) in build, dep
     for dep in project["dependencies"] + extras["dev"] + extras["lab"]:
-        assert _name(dep) in locked, dep
+        assert _name(dep) in lab, dep
+
+
+def test_the_build_lock_leaves_out_jupyterlab_and_agrees_with_the_lab_lock():
+    """Sessions other than ``nox -s lab`` install no JupyterLab (its jsonschema format checkers cost about 2 s
+    in every process that imports nbformat), and a notebook opened in JupyterLab runs the build's versions."""
+    build, lab = _pins("requirements.lock"), _pins("requirements-lab.lock")
+    assert not {"jupyterlab", "jupyter-server", "nbconvert", "rfc3987-syntax", "lark"} & set(build)
+    assert set(build) <= set(lab)
+    assert {k: v for k, v in lab.items() if k in build} == build
