@@ -347,6 +347,7 @@ def freeze_layout(fig: plt.Figure) -> None:
 
     With a layout engine, every save draws the figure twice (once to lay it out, once to render it); a figure
     already rendered, saved again as SVG, needs only the second. The PNG and the SVG then share one layout.
+    An evaluator who changes a chart in a notebook lays it out again with ``fig.set_layout_engine("constrained")``.
     """
     with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
         fig.set_layout_engine(None)  # None under these settings: no engine, so savefig does no layout pass
