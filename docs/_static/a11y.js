@@ -29,6 +29,18 @@
     });
   }
 
+  /* axe region (best practice): the site's name and home link at the top of the left sidebar sits outside
+     every landmark, so a screen-reader user moving by landmarks never reaches it. It is the site's own
+     navigation home: make its wrapper a navigation landmark with a name unlike the "Main" page list's. */
+  function landmarkSiteName() {
+    document.querySelectorAll(".bd-sidebar-primary .sidebar-primary-item > a.navbar-brand").forEach(function (a) {
+      var item = a.parentElement;
+      if (item.closest("nav, [role=navigation], header, [role=banner]") || item.hasAttribute("role")) return;
+      item.setAttribute("role", "navigation");
+      item.setAttribute("aria-label", "Site home");
+    });
+  }
+
   /* The theme makes a table, code block or notebook output that overflows (on a phone, say) focusable with
      tabindex=0 so keyboard users can scroll it, but leaves that stop unnamed and without a role (axe
      focus-order-semantics). Make it a labelled region while it is focusable; undo when it no longer is. */
@@ -119,6 +131,7 @@
     window.addEventListener("resize", markOverflow);
     nameNavToggles();
     nameSearchButtons();
+    landmarkSiteName();
     watchScrollable();
   }
 
