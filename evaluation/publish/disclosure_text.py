@@ -81,7 +81,10 @@ def check_text(text: str, page: str, where: str, rules: DisclosureRules | None =
 
 #: A picture embedded as base64 in a string (``<img src="data:image/png;base64,...">``): letters and digits with no
 #: spaces, which hold no sentence; reading them as text was most of a build's disclosure check (38 MB a build).
-_DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
+#: Only a run that ends as a URI ends (at a quote or bracket), with ``=`` only as its closing padding, is taken
+#: out, so no count pattern could have matched inside it: text a data-derived string might carry, such as
+#: ``data:a;base64,n=3`` or ``base64,AA+3 people``, is still read.
+_DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/]{16,}={0,2}(?=[\"')])")
 
 
 def _is_picture_output(key: str) -> bool:

@@ -37,6 +37,11 @@ SEEDED = {
                      'people were referred</figcaption></figure>'}}]}]}),
     "notebook_alt.ipynb": json.dumps({"cells": [{"outputs": [{"data": {
         "text/html": '<img src="data:image/png;base64,iVBORw0KGgo=" alt="Chart: 3 referrals in May 2022">'}}]}]}),
+    # Text dressed up as a picture's data URI (a hostile file name, say) is still read as text.
+    "notebook_fake_uri.ipynb": json.dumps({"cells": [{"outputs": [{"data": {
+        "text/html": '<p>data:a;base64,n=3"</p>'}}]}]}),
+    "notebook_fake_uri_count.ipynb": json.dumps({"cells": [{"outputs": [{"data": {
+        "text/html": '<p>data:image/png;base64,AAAAAAAAAAAAAAAAAAAA+3 people"</p>'}}]}]}),
     "chart.svg": '<svg xmlns="http://www.w3.org/2000/svg"><g><!-- 3 people --><path d="M 0 0"/></g></svg>',
     "chart_text.svg": '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">n=3</text></svg>',
 }
@@ -85,7 +90,7 @@ def test_the_same_files_with_the_count_published_by_the_rule_pass(tmp_path):
              for name, text in SEEDED.items()}
     report = scan_tree([_write(tmp_path / "site", fixed)])
     assert report.violations == []
-    assert report.pages == 7 and report.downloads == 10
+    assert report.pages == 7 and report.downloads == 12
 
 
 def test_numbers_that_are_not_counts_pass(tmp_path):
