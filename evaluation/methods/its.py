@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.stats.diagnostic import acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 from statsmodels.tsa.stattools import acf
@@ -751,16 +752,16 @@ def fit_its(
     model_name, scale_name = _FAMILIES[value_type]
     if value_type == "count":
         endog: np.ndarray = df["value"].to_numpy(dtype=float)
-        family: sm.families.Family = sm.families.Poisson()
+        family: families.Family = families.Poisson()
     elif value_type == "proportion":
         succ = df["numerator"].to_numpy(dtype=float)
         endog = np.column_stack([succ, df["denominator"].to_numpy(dtype=float) - succ])
-        family = sm.families.Binomial()
+        family = families.Binomial()
     else:
         endog = df["value"].to_numpy(dtype=float)
-        family = sm.families.Gaussian()
+        family = families.Gaussian()
 
-    glm = sm.GLM(endog, design, family=family, offset=log_offset)
+    glm = GLM(endog, design, family=family, offset=log_offset)
     # The dispersion is taken from the results' Pearson chi2 rather than fit(scale="X2"): for a
     # binomial with [successes, failures] endog, statsmodels' "X2" scale is computed on the
     # proportion scale without the trial counts (too small by roughly the number of trials),

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod import families
 
 __all__ = ["AR1Fit", "ar1_covariance", "fit_ar1_pseudo_likelihood"]
 
@@ -34,11 +34,11 @@ def ar1_covariance(result: Any, x: np.ndarray, periods: pd.Series, rho_hat: floa
     """
     n, k = x.shape
     family = result.model.family
-    if isinstance(family, sm.families.Gaussian):
+    if isinstance(family, families.Gaussian):
         v = np.ones(n)
     else:
         v = np.asarray(family.variance(result.mu), dtype=float)
-        if isinstance(family, sm.families.Binomial):
+        if isinstance(family, families.Binomial):
             v = v * np.asarray(result.model.n_trials, dtype=float)
     dispersion = float(result.pearson_chi2 / result.df_resid)
     rho = float(np.clip(rho_hat + (1 + 3 * rho_hat) / n + k / n, 0.0, 0.95))
