@@ -37,11 +37,14 @@ def test_environment_yml_pins_match_pyproject_pins():
             assert dep.endswith("=" + pins[_name(dep)]), dep
 
 
-def _pins(name: str) -> dict[str, str]:
-    """package -> version of a lock file (a package pinned for several platforms keeps one version here)."""
+def _pins(name: str) -> dict[str, set[str]]:
+    """package -> every version a lock file pins it to (one per Python version or platform it distinguishes)."""
     lines = (ROOT / name).read_text().splitlines()
-    pinned = [line for line in lines if line and not line.startswith((" ", "#"))]
-    return {_name(line): line.split("==")[1].split(" ")[0] for line in pinned}
+    pins: dict[str, set[str]] = {}
+    for line in lines:
+        if line and not line.startswith((" ", "#")):
+            pins.setdefault(_name(line), set()).add(line.split("==")[1].split(" ")[0])
+    return pins
 
 
 def test_lock_files_pin_every_dependency():
