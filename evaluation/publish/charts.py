@@ -335,7 +335,8 @@ def coarsen_svg(text: str, decimals: int = SVG_DECIMALS) -> str:
 def render_png(fig: plt.Figure) -> bytes:
     """The figure as PNG with fixed metadata, so identical charts give identical bytes. Rendering is most of a
     chart's cost: a chart is rendered to PNG once and those bytes serve the download, the notebook output and
-    the page (:class:`evaluation.publish.chart_output.Chart`)."""
+    the page (:class:`evaluation.publish.chart_output.Chart`). The figure keeps this layout for later saves
+    (:func:`freeze_layout`)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     freeze_layout(fig)
