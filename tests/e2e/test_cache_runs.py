@@ -1,8 +1,8 @@
 """The content-addressed cache on real notebook runs (#8), sharing the session build (tests/e2e/conftest.py):
-a second run executes nothing, changing one site's rows re-executes only that site's notebooks (and the
-cross-site one), a deleted output is rebuilt, ``force`` re-executes, and shards gathered give the same results
-files (and each shard the same figures) as the unsharded session run. Each test works on its own copy of the
-session build."""
+a second run executes nothing; changing one site's rows re-executes only that site's notebook (and the
+cross-site one) and a deleted output is rebuilt, both seen in one run; ``force`` re-executes; and shards
+gathered give the same results files (and each shard the same figures) as the unsharded session run. Each test
+works on its own copy of the session build."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def test_a_second_run_executes_nothing_and_changes_nothing(built_results: Path, 
     assert all(o["cached"] for o in status["outcomes"])
 
 
-def test_changing_one_sites_rows_reexecutes_only_that_site(built_results: Path, tmp_path: Path):
+def test_changed_rows_and_a_deleted_output_reexecute_only_those_notebooks(built_results: Path, tmp_path: Path):
+    """One site's rows changed and another site's results file deleted, in one run: exactly those two notebooks
+    (and the cross-site one) are executed, and the rebuilt results file is the one the session build wrote."""
     build = _copy(built_results, tmp_path)
     data = tmp_path / "data"
     shutil.copytree(built_results / "data" / "synthetic", data)
@@ -61,30 +63,30 @@ def test_changing_one_sites_rows_reexecutes_only_that_site(built_results: Path, 
         pytest.fail("no Dorset CCR70 row found to change")
     with open(mhsds, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
+    # Staff retention: the cheapest notebook (fewest charts). Its rows are unchanged, only its output is gone.
+    deleted = Path("results") / "lancashire" / "staff_retention.json"
+    (build / deleted).unlink()
     summary = run(data_dir=str(data), build_dir=build, progress=False)
     executed = {(o.site, o.domain) for o in summary.outcomes if not o.cached}
-    # Dorset's crisis notebook read the changed row; the cross-site notebook reads every results file. The
-    # other eleven site x domain notebooks (their rows and comparators unchanged) come from the cache.
-    assert executed == {("dorset", "crisis_demand"), ("all", "cross_site")}, executed
+    # Dorset's crisis notebook read the changed row; Lancashire's staff notebook lost its output; the cross-site
+    # notebook reads every results file. The other ten site x domain notebooks come from the cache.
+    assert executed == {("dorset", "crisis_demand"), ("lancashire", "staff_retention"), ("all", "cross_site")}, \
+        executed
     assert len(summary.outcomes) == 13
     assert not summary.failed
+    assert (build / deleted).read_bytes() == (built_results / deleted).read_bytes()
 
 
-def test_a_deleted_output_is_rebuilt_and_force_reexecutes(built_results: Path, tmp_path: Path):
+def test_force_reexecutes_and_leaves_only_this_runs_charts(built_results: Path, tmp_path: Path):
     build = _copy(built_results, tmp_path)
-    # Staff retention: the cheapest notebook (fewest charts), executed twice here.
-    (build / "results" / "lancashire" / "staff_retention.json").unlink()
-    summary = run(sites=["lancashire"], domains=["staff_retention"], build_dir=build, progress=False,
-                  cross_site=False)
-    assert [(o.site, o.cached) for o in summary.outcomes] == [("lancashire", False)]
-    assert (build / "results" / "lancashire" / "staff_retention.json").read_bytes() == \
-        (built_results / "results" / "lancashire" / "staff_retention.json").read_bytes()
     stale = build / "figures" / "lancashire" / "staff_retention" / "MEASURE_FROM_ANOTHER_SOURCE_its.png"
     stale.write_bytes(b"not this run's chart")
     forced = run(sites=["lancashire"], domains=["staff_retention"], build_dir=build, progress=False,
                  cross_site=False, force=True)
     assert [o.cached for o in forced.outcomes] == [False]
     assert not stale.exists()  # an executed notebook's figures folder holds only this run's charts
+    name = Path("results") / "lancashire" / "staff_retention.json"
+    assert (build / name).read_bytes() == (built_results / name).read_bytes()
 
 
 def test_shards_gathered_equal_the_unsharded_run(built_results: Path, tmp_path: Path):

@@ -22,9 +22,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory) -> Path:
-    """Dorset's crisis demand on the synthetic default: one finished run with its manifest."""
+    """Dorset's staff retention (the notebook with the fewest charts) on the synthetic default: one finished
+    run with its manifest."""
     build = tmp_path_factory.mktemp("faults") / "build"
-    assert main(["run", "--site", "dorset", "--domain", "crisis_demand", "--build-dir", str(build), "--quiet"]) == 0
+    assert main(["run", "--site", "dorset", "--domain", "staff_retention", "--build-dir", str(build), "--quiet"]) == 0
     assert (build / "run_manifest.json").is_file()
     return build
 
@@ -61,9 +62,9 @@ def _alive(pid: int) -> bool:
 def test_assemble_publishes_only_the_manifest_run_never_stale_files(one_run, tmp_path):
     """Fault test: stale results — another site's results file from an older run sits in results/."""
     build, docs = _copy(one_run, tmp_path)
-    stale = build / "results" / "bradford" / "crisis_demand.json"
+    stale = build / "results" / "bradford" / "staff_retention.json"
     stale.parent.mkdir(parents=True)
-    shutil.copyfile(build / "results" / "dorset" / "crisis_demand.json", stale)
+    shutil.copyfile(build / "results" / "dorset" / "staff_retention.json", stale)
     assert main(["assemble", "--build-dir", str(build), "--docs-dir", str(docs)]) == 0
     generated = docs / "_generated"
     assert sorted(p.name for p in (generated / "sites").iterdir()) == ["dorset"]
@@ -76,11 +77,11 @@ def test_assemble_publishes_only_the_manifest_run_never_stale_files(one_run, tmp
 def test_deleted_results_file_shows_as_failed_with_its_reason(one_run, tmp_path, capsys):
     """Fault test: a results file deleted after the run."""
     build, docs = _copy(one_run, tmp_path)
-    (build / "results" / "dorset" / "crisis_demand.json").unlink()
+    (build / "results" / "dorset" / "staff_retention.json").unlink()
     assert main(["assemble", "--build-dir", str(build), "--docs-dir", str(docs)]) == 0
     assert "was deleted after the run" in capsys.readouterr().err
     generated = docs / "_generated"
-    assert not (generated / "sites" / "dorset" / "crisis_demand.ipynb").exists()
+    assert not (generated / "sites" / "dorset" / "staff_retention.ipynb").exists()
     overview = (generated / "fragments" / "overview.md").read_text(encoding="utf-8")
     assert "Analysis failed" in overview and "was deleted after the run" in overview
 
@@ -92,13 +93,13 @@ def test_killed_run_leaves_no_process_and_nothing_to_publish(one_run, tmp_path, 
     executed notebook it was rewriting is untouched (temp file + rename); no manifest, so assemble refuses in
     one line."""
     build, docs = _copy(one_run, tmp_path)
-    notebook = build / "notebooks" / "dorset" / "crisis_demand.ipynb"
+    notebook = build / "notebooks" / "dorset" / "staff_retention.ipynb"
     before = sha256_path(notebook)
     proc = subprocess.Popen([sys.executable, "-m", "evaluation", "run", "--site", "dorset", "--domain",
-                             "crisis_demand", "--build-dir", str(build), "--force"],
+                             "staff_retention", "--build-dir", str(build), "--force"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV, cwd=ROOT)
     for line in proc.stderr:
-        if "start  dorset / crisis_demand" in line:
+        if "start  dorset / staff_retention" in line:
             break
     deadline = time.monotonic() + 60
     children: set[int] = set()
