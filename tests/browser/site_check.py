@@ -16,7 +16,10 @@ site and checks on each:
 * at the phone width the page itself never scrolls sideways;
 * axe-core reports no violation of impact "serious" or "critical" (lower impacts are printed as warnings), in
   the light and the dark colour scheme (the theme follows the reader's OS setting and has a switcher), at a
-  laptop width and a phone width (where tables and outputs scroll sideways).
+  laptop width and a phone width (where tables and outputs scroll sideways). At each width every rule runs in
+  the first scheme; in the next one only the colour rules (``COLOUR_RULES``) run again when the switch changed
+  nothing but colours -- every element keeps its visibility, position and size, so every other rule reads the
+  same page -- and every rule runs again when anything else changed.
 
 Pages are shared between two browsers (``--drivers``), each with its own profile, so both cores work; the
 results do not depend on which browser checked a page (each page is checked as a first visit).
@@ -71,6 +74,11 @@ WINDOW = (1280, 900)  # a laptop: the theme's desktop layout with both sidebars
 VIEWPORTS = ((1280, 900), (390, 844))  # that laptop and a phone (the theme's mobile layout)
 MODES = ("light", "dark")
 FAILING_IMPACTS = {"serious", "critical"}
+#: The axe rules whose result depends on colours (axe's tag ``cat.color``, less the AAA contrast rule that axe
+#: leaves off by default): all a change of colour scheme alone can change.
+COLOUR_RULES = ("color-contrast", "link-in-text-block")
+#: axe's colour rules that are off by default, and so not in :data:`COLOUR_RULES`.
+COLOUR_RULES_OFF_BY_DEFAULT = frozenset({"color-contrast-enhanced"})
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}  # assets and theme templates, not pages
 SCREENSHOT_PAGE = "_generated/sites/lancashire/crisis_demand.html"
 SCREENSHOT_WIDTHS = (1280, 390)  # a laptop and a phone
@@ -111,6 +119,7 @@ class PageResult:
     images: int = 0
     internal_links: int = 0
     error: str = ""  # the page could not be checked at all
+    axe_runs: list[str] = field(default_factory=list)  # "dark 390px: colour rules", ... (which rules ran where)
 
     @property
     def passed(self) -> bool:
@@ -133,7 +142,8 @@ class PageResult:
             f"{len(self.external_links)} external links, console errors {len(self.console_errors)}, "
             f"broken images {len(self.broken_images)}, broken links {len(self.broken_links)}, "
             f"layout problems {len(self.layout)}, "
-            f"axe serious/critical {len(self.axe_failing)}, axe minor/moderate {len(self.axe_warnings)}"
+            f"axe serious/critical {len(self.axe_failing)}, axe minor/moderate {len(self.axe_warnings)} "
+            f"(every rule in {sum(r.endswith('every rule') for r in self.axe_runs)} of {len(self.axe_runs)} runs)"
         )
 
 
@@ -297,10 +307,28 @@ def _check_layout(driver: WebDriver, width: int, result: PageResult) -> None:
 
 _AXE_JS = """
 const done = arguments[arguments.length - 1];
-axe.run(document, {resultTypes: ['violations']})
+const options = {resultTypes: ['violations']};
+if (arguments[0]) options.runOnly = {type: 'rule', values: arguments[0]};
+axe.run(document, options)
   .then(r => done(JSON.stringify(r.violations)))
   .catch(e => done(JSON.stringify({error: String(e && e.stack || e)})));
 """
+
+#: Every element's visibility, position and size, as one string (the theme's colour-scheme switcher left out:
+#: its icon is meant to change with the scheme, inside a button whose name does not).
+_GEOMETRY_JS = """
+const parts = [];
+for (const el of document.querySelectorAll('body *')) {
+  if (el.closest('.theme-switch-button')) continue;
+  const s = getComputedStyle(el);
+  const r = el.getBoundingClientRect();
+  parts.push([el.tagName, s.display, s.visibility, s.opacity, s.contentVisibility, s.clipPath,
+              Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)].join(' '));
+}
+return parts.join('|');
+"""
+
+_COLOUR_RULES_JS = "return axe.getRules(['cat.color']).map(r => r.ruleId);"
 
 
 def _short_src(src: str) -> str:
@@ -326,11 +354,23 @@ def _describe_node(node: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------------- checks
 
 
-def _run_axe(driver: WebDriver, axe_source: str, context: str, result: PageResult) -> None:
-    """Run axe-core on the page as it is now; merge its violations into ``result`` (one entry per rule)."""
-    if not driver.execute_script("return typeof window.axe === 'object'"):
-        driver.execute_script(axe_source)
-    raw = json.loads(driver.execute_async_script(_AXE_JS))
+def _load_axe(driver: WebDriver, axe_source: str) -> None:
+    """Load axe-core into the page once, and check that its colour rules are the ones this check knows."""
+    if driver.execute_script("return typeof window.axe === 'object'"):
+        return
+    driver.execute_script(axe_source)
+    unknown = set(driver.execute_script(_COLOUR_RULES_JS)) - set(COLOUR_RULES) - COLOUR_RULES_OFF_BY_DEFAULT
+    if unknown:
+        raise RuntimeError(f"axe-core has colour rules this check does not run after a scheme switch: "
+                           f"{sorted(unknown)} (add them to COLOUR_RULES)")
+
+
+def _run_axe(driver: WebDriver, axe_source: str, context: str, result: PageResult,
+             rules: tuple[str, ...] | None = None) -> None:
+    """Run axe-core on the page as it is now (every rule, or only ``rules``); merge its violations into
+    ``result`` (one entry per rule)."""
+    _load_axe(driver, axe_source)
+    raw = json.loads(driver.execute_async_script(_AXE_JS, list(rules) if rules else None))
     if isinstance(raw, dict):
         raise RuntimeError(f"axe-core failed: {raw['error']}")
     for v in raw:
@@ -395,9 +435,14 @@ def _visit(
             driver.set_window_size(width, height)
             time.sleep(0.6)  # the theme re-marks scrollable regions 300 ms after a resize
         _check_layout(driver, width, result)
+        first_geometry = None
         for mode in modes:
             _set_mode(driver, mode)
-            _run_axe(driver, axe_source, f"{mode} {width}px", result)
+            geometry = driver.execute_script(_GEOMETRY_JS)
+            only_colours = first_geometry is not None and geometry == first_geometry
+            _run_axe(driver, axe_source, f"{mode} {width}px", result, COLOUR_RULES if only_colours else None)
+            result.axe_runs.append(f"{mode} {width}px: {'colour rules' if only_colours else 'every rule'}")
+            first_geometry = first_geometry or geometry
     declares_icon = driver.execute_script("return !!document.querySelector('link[rel~=\"icon\"]')")
     for entry in driver.get_log("browser"):
         message = " ".join(str(entry.get("message", "")).split())

@@ -82,7 +82,7 @@ def test_a_failed_sphinx_build_leaves_the_published_site_untouched(noxfile, tmp_
 def test_run_session_passes_arguments_to_the_command_line(noxfile):
     calls = []
     session = types.SimpleNamespace(posargs=["sites"], run=lambda *a, **k: calls.append(a),
-                                    install=lambda *a, **k: None, venv_backend="uv")
+                                    install=lambda *a, **k: None, venv_backend="uv", env={})
     noxfile.run(session)
     assert calls[-1] == ("evaluation", "sites")
 
@@ -95,7 +95,7 @@ def _recording_session(posargs):
         return "/tmp/axe.min.js\n"
 
     return calls, types.SimpleNamespace(posargs=posargs, run=run, install=lambda *a, **k: None, venv_backend="uv",
-                                        log=lambda *a: None)
+                                        log=lambda *a: None, env={})
 
 
 def test_tests_session_builds_into_the_shared_folder_and_prints_the_slowest_tests(noxfile):
@@ -118,3 +118,20 @@ def test_browser_session_reuses_the_tests_build_for_the_default(noxfile, monkeyp
     assert run == ("evaluation", "run", "--build-dir", build, *posargs)
     assert docs == [build]
     assert noxfile.TEST_BUILD == "build/tests"
+    # The check is checked first (which axe rules run after a scheme switch), with the axe-core just installed.
+    selftest, check = [(a, k) for a, k in calls if "tests/browser/test_site_check.py" in a or
+                       a[:2] == ("python", "tests/browser/site_check.py")]
+    assert selftest[0][0] == "pytest" and selftest[1]["env"] == {"AXE_JS": "/tmp/axe.min.js"}
+    assert check[0][1] == "tests/browser/site_check.py" and "/tmp/axe.min.js" in check[0]
+
+
+@pytest.mark.parametrize(("backend", "flags"), [("uv", []), ("virtualenv", ["--no-compile"])])
+def test_sessions_write_bytecode_on_first_import_not_at_install(noxfile, backend, flags):
+    """Bytecode for the modules a session imports, written when first imported (PYTHONDONTWRITEBYTECODE, which
+    CI machines set, turned off for the session), instead of compiling all 10,000 installed modules."""
+    installs = []
+    session = types.SimpleNamespace(install=lambda *a, **k: installs.append(a), venv_backend=backend, env={})
+    noxfile._install(session)  # noqa: SLF001 - the session helper under test
+    assert session.env["PYTHONDONTWRITEBYTECODE"] == ""
+    assert installs == [(*flags, "-r", noxfile.LOCK), (*flags, "--no-deps", "-e", ".")]
+    assert not any("--compile-bytecode" in a for a in installs)
