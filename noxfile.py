@@ -231,7 +231,7 @@ def browser(session: nox.Session) -> None:
         _build_docs(session, build_dir=build_dir)
     axe = session.run("bash", "tests/browser/install_axe.sh", "build/browser", external=True, silent=True)
     axe_path = (axe or "").strip().splitlines()[-1]
-    # The check checked first: on a three-page site of its own, which axe rules run after a scheme switch.
+    # The check checked first: on a four-page site of its own, which axe rules run after a scheme switch.
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/browser/test_site_check.py",
                 env={"AXE_JS": axe_path})
     session.run("python", "tests/browser/site_check.py", "--site", "docs/_build/html", "--axe", axe_path,

@@ -18,8 +18,8 @@ site and checks on each:
   the light and the dark colour scheme (the theme follows the reader's OS setting and has a switcher), at a
   laptop width and a phone width (where tables and outputs scroll sideways). At each width every rule runs in
   the first scheme; in the next one only the colour rules (``COLOUR_RULES``) run again when the switch changed
-  nothing but colours -- every element keeps its visibility, position and size, so every other rule reads the
-  same page -- and every rule runs again when anything else changed.
+  nothing but colours -- every element keeps its attributes, text, visibility, position and size, so every
+  other rule reads the same page -- and every rule runs again when anything else changed.
 
 Pages are shared between two browsers (``--drivers``), each with its own profile, so both cores work; the
 results do not depend on which browser checked a page (each page is checked as a first visit).
@@ -314,18 +314,23 @@ axe.run(document, options)
   .catch(e => done(JSON.stringify({error: String(e && e.stack || e)})));
 """
 
-#: Every element's visibility, position and size, as one string (the theme's colour-scheme switcher left out:
-#: its icon is meant to change with the scheme, inside a button whose name does not).
-_GEOMETRY_JS = """
+#: Every element's attributes, own text, visibility, position and size, as one string (the theme's
+#: colour-scheme switcher left out: its icon is meant to change with the scheme, inside a button whose name does
+#: not). Long attribute values (pictures as data URIs) are kept as their start and length.
+_PAGE_STATE_JS = """
+const cut = v => v.length > 200 ? v.slice(0, 200) + '#' + v.length : v;
 const parts = [];
 for (const el of document.querySelectorAll('body *')) {
   if (el.closest('.theme-switch-button')) continue;
   const s = getComputedStyle(el);
   const r = el.getBoundingClientRect();
-  parts.push([el.tagName, s.display, s.visibility, s.opacity, s.contentVisibility, s.clipPath,
-              Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)].join(' '));
+  const attrs = el.getAttributeNames().map(n => n + '=' + cut(el.getAttribute(n)));
+  const text = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join('');
+  parts.push([el.tagName, attrs.join(' '), cut(text), s.display, s.visibility, s.opacity, s.contentVisibility,
+              s.clipPath, Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)]
+             .join('\\t'));
 }
-return parts.join('|');
+return parts.join('\\n');
 """
 
 _COLOUR_RULES_JS = "return axe.getRules(['cat.color']).map(r => r.ruleId);"
@@ -435,14 +440,14 @@ def _visit(
             driver.set_window_size(width, height)
             time.sleep(0.6)  # the theme re-marks scrollable regions 300 ms after a resize
         _check_layout(driver, width, result)
-        first_geometry = None
+        first_state = None
         for mode in modes:
             _set_mode(driver, mode)
-            geometry = driver.execute_script(_GEOMETRY_JS)
-            only_colours = first_geometry is not None and geometry == first_geometry
+            state = driver.execute_script(_PAGE_STATE_JS)
+            only_colours = first_state is not None and state == first_state
             _run_axe(driver, axe_source, f"{mode} {width}px", result, COLOUR_RULES if only_colours else None)
             result.axe_runs.append(f"{mode} {width}px: {'colour rules' if only_colours else 'every rule'}")
-            first_geometry = first_geometry or geometry
+            first_state = first_state or state
     declares_icon = driver.execute_script("return !!document.querySelector('link[rel~=\"icon\"]')")
     for entry in driver.get_log("browser"):
         message = " ".join(str(entry.get("message", "")).split())

@@ -1,6 +1,6 @@
-"""The site check itself, on a three-page site made here: after a colour-scheme switch that changes only colours
-it runs axe's colour rules alone, and after one that changes anything else it runs every rule, so a problem
-that exists only in the dark scheme is found either way.
+"""The site check itself, on a four-page site made here: after a colour-scheme switch that changes only colours
+it runs axe's colour rules alone, and after one that changes anything else (what is visible, or an attribute)
+it runs every rule, so a problem that exists only in the dark scheme is found either way.
 
     AXE_JS=build/browser/node_modules/axe-core/axe.min.js pytest tests/browser/test_site_check.py
 
@@ -51,6 +51,16 @@ PAGES = {
                      "html[data-mode=dark] .dark-only { display: inline; }",
                      '<img class="dark-only" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="40" '
                      'height="20">'),
+    # A script takes the picture's alternative text away in the dark scheme: nothing moves, but an attribute
+    # changed, so every rule runs again.
+    "attribute.html": ("A script in the dark scheme",
+                       "html[data-mode=dark] body { color: #eee; background: #111; }",
+                       '<img id="chart" alt="Referrals by month" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" '
+                       'width="40" height="20"><script>new MutationObserver(() => {'
+                       'const chart = document.getElementById("chart");'
+                       'if (document.documentElement.dataset.mode === "dark") chart.removeAttribute("alt");'
+                       'else chart.setAttribute("alt", "Referrals by month");'
+                       '}).observe(document.documentElement, {attributes: true});</script>'),
     # The dark scheme's text is unreadable: a colour rule, found by the colour rules alone.
     "contrast.html": ("Low contrast in the dark scheme",
                       "html[data-mode=dark] body { color: #333; background: #111; }", ""),
@@ -85,6 +95,13 @@ def test_a_dark_only_picture_without_alt_text_is_found(results):
     assert [r for r in picture.axe_runs if r.startswith("dark")] == ["dark 1280px: every rule",
                                                                       "dark 390px: every rule"]
     assert _failing(picture, "image-alt") == ["dark 1280px", "dark 390px"]
+
+
+def test_an_attribute_changed_in_the_dark_scheme_runs_every_rule(results):
+    changed = results["attribute.html"]
+    assert [r for r in changed.axe_runs if r.startswith("dark")] == ["dark 1280px: every rule",
+                                                                      "dark 390px: every rule"]
+    assert _failing(changed, "image-alt") == ["dark 1280px", "dark 390px"]
 
 
 def test_a_dark_only_contrast_problem_is_found_by_the_colour_rules(results):
