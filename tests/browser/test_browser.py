@@ -9,27 +9,13 @@ BROWSER_VIEWPORTS (default ``1280x900,390x844``). Skipped when SITE_HTML is unse
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
+import site_check  # loaded from this folder by conftest.py
 
-HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.browser
-
-
-def _load_site_check():
-    if "site_check" not in sys.modules:  # works whatever pytest's import mode
-        spec = importlib.util.spec_from_file_location("site_check", HERE / "site_check.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["site_check"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["site_check"]
-
-
-site_check = _load_site_check()
 SITE = os.environ.get("SITE_HTML", "")
 NO_SITE = "SITE_HTML is not set: point it at a built site, e.g. SITE_HTML=docs/_build/html"
 PAGES = site_check.find_pages(Path(SITE)) if SITE and Path(SITE).is_dir() else []

@@ -9,26 +9,13 @@ Run by ``nox -s browser`` before it checks the site (skipped without AXE_JS, as 
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
+import site_check  # loaded from this folder by conftest.py
 
 pytestmark = pytest.mark.browser
-
-
-def _site_check():
-    if "site_check" not in sys.modules:  # the module test_browser.py loads, whatever pytest's import mode
-        spec = importlib.util.spec_from_file_location("site_check", Path(__file__).with_name("site_check.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["site_check"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["site_check"]
-
-
-site_check = _site_check()
 
 PAGE = """<!DOCTYPE html>
 <html lang="en" data-mode="light"><head><meta charset="utf-8"><title>{title}</title>
