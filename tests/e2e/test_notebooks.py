@@ -37,7 +37,8 @@ def test_the_domain_notebooks_run_the_same_code_but_for_their_domain():
     domains = default_registry().domain_ids
     assert len(domains) >= 2
     assert all("DOMAIN = ..." in "".join(code(d)) for d in domains)
-    assert all(code(d) == code(domains[0]) for d in domains[1:])
+    first = code(domains[0])
+    assert all(code(d) == first for d in domains[1:])
 
 
 @pytest.mark.e2e
