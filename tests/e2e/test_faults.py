@@ -86,6 +86,13 @@ def test_deleted_results_file_shows_as_failed_with_its_reason(one_run, tmp_path,
     assert "Analysis failed" in overview and "was deleted after the run" in overview
 
 
+def _interruptible() -> None:
+    """The runner as a command typed at a terminal: Ctrl-C (SIGINT) interrupts it. A test suite started in the
+    background of a script inherits SIGINT ignored, and Python then leaves it ignored (as a command should:
+    Ctrl-C at the terminal is not meant for background jobs), so the SIGINT case would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree read from /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killed_run_leaves_no_process_and_nothing_to_publish(one_run, tmp_path, sig):
@@ -97,7 +104,8 @@ def test_killed_run_leaves_no_process_and_nothing_to_publish(one_run, tmp_path, 
     before = sha256_path(notebook)
     proc = subprocess.Popen([sys.executable, "-m", "evaluation", "run", "--site", "dorset", "--domain",
                              "staff_retention", "--build-dir", str(build), "--force"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV, cwd=ROOT)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=ENV, cwd=ROOT,
+                            preexec_fn=_interruptible)
     for line in proc.stderr:
         if "start  dorset / staff_retention" in line:
             break
