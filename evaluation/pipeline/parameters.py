@@ -190,4 +190,5 @@ def _months_by_org(folder: Path, registry: Registry,
         detail = f": {problems}" if problems else " (names ending .csv, .csv.gz, .zip or .xlsx)"
         raise ParameterError(f"data directory {folder} holds no input file a reader recognises{detail}")
     monthly = panel[panel["period_type"].eq("month")]
-    return {str(org): set(grp["period"]) for org, grp in monthly.groupby("org_code")}
+    # Each organisation's distinct months only: a national file gives tens of thousands of rows per month.
+    return {str(org): set(grp["period"].unique()) for org, grp in monthly.groupby("org_code")}
